@@ -1,0 +1,168 @@
+//! The command line as the user typed it. The only file that knows clap.
+//!
+//! Each field's doc comment is its `--help` text. Nothing here is validated beyond clap's own
+//! types: `options.rs` turns [`Args`] into a checked [`crate::options::Options`].
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+const EXIT_HELP: &str = "\
+Exit status:
+  0  every object was read
+  1  reports were written, but some objects or records could not be read (see problems.csv)
+  2  fatal: bad arguments, unreadable source, unwritable output (nothing written)";
+
+/// Who signed in to your Cognito user pools, when, from where, and who was deleted by whom,
+/// from the CloudTrail archive in S3 or on disk.
+#[derive(Debug, Parser)]
+#[command(name = "trailsift", version, after_help = EXIT_HELP)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write Cognito sign-in and deletion reports (CSV) from CloudTrail logs.
+    #[command(after_help = EXIT_HELP)]
+    Cognito(CognitoArgs),
+    /// Copy just the trail objects a window needs from S3 into a local directory.
+    #[command(after_help = EXIT_HELP)]
+    Sync(SyncArgs),
+}
+
+/// Arguments of `trailsift cognito`.
+#[derive(Debug, ClapArgs)]
+pub struct CognitoArgs {
+    /// Where the logs are: directories (walked recursively), files, or s3://BUCKET[/PREFIX].
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<String>,
+
+    /// Directory the reports are written to (created if missing).
+    #[arg(short, long, value_name = "DIR", default_value = "trailsift-report")]
+    pub out: PathBuf,
+
+    /// Time zone of the times in the reports (IANA name such as Asia/Tokyo); default UTC.
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+
+    /// Start the CSV files with a UTF-8 byte-order mark, so Excel shows non-ASCII text right.
+    #[arg(long)]
+    pub excel: bool,
+
+    /// Also write users/<sub>.csv with each user's sign-in and deletion rows.
+    #[arg(long)]
+    pub per_user: bool,
+
+    /// Stop at the first object that cannot be read (exit status 2, nothing written).
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Write one line per object (location, size, records, matched, status) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub filter: FilterArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: RunArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub s3: S3Args,
+}
+
+/// Arguments of `trailsift sync`.
+#[derive(Debug, ClapArgs)]
+pub struct SyncArgs {
+    /// The trail bucket: s3://BUCKET[/PREFIX].
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    /// Local directory the objects are copied into, under their keys.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub filter: FilterArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: RunArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub s3: S3Args,
+}
+
+/// Which events and objects to look at.
+#[derive(Debug, ClapArgs)]
+pub struct FilterArgs {
+    /// Events at or after this time: RFC 3339, a date (00:00 UTC), or a span back (90d, 12h).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub start: Option<String>,
+
+    /// Events before this time (exclusive); same forms as --start.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub end: Option<String>,
+
+    /// Only these AWS accounts (12 digits; comma list or repeated).
+    #[arg(long = "account", value_name = "ID", value_delimiter = ',')]
+    pub accounts: Vec<String>,
+
+    /// Only events logged in these regions, as the trail stores them (comma list or repeated).
+    /// Not the S3 client's region: that is --region.
+    #[arg(long = "trail-region", value_name = "REGION", value_delimiter = ',')]
+    pub trail_regions: Vec<String>,
+}
+
+/// How the run goes.
+#[derive(Debug, ClapArgs)]
+pub struct RunArgs {
+    /// Worker threads for decoding (default: the number of cores, at most 12).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Print nothing but errors and warnings (no summary, no progress bar).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// No progress bar (it is shown only when stderr is a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// Largest decompressed size of one object, in bytes (suffixes K, M, G); larger is a problem.
+    #[arg(long, value_name = "BYTES", default_value = "1G")]
+    pub max_decompressed_bytes: String,
+}
+
+/// How to reach S3 (used only for s3:// sources).
+#[derive(Debug, ClapArgs)]
+pub struct S3Args {
+    /// AWS profile from the shared config files (default: AWS_PROFILE, then "default").
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Region of the S3 client (default: the profile's, then found from the bucket itself).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// S3-compatible endpoint (path-style addressing is used); AWS_ENDPOINT_URL works too.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Do not sign requests (public buckets).
+    #[arg(long)]
+    pub no_sign_request: bool,
+
+    /// S3 requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub fetch_concurrency: usize,
+}

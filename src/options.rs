@@ -1,0 +1,357 @@
+//! The checked, plain form of the command line.
+//!
+//! [`Options::from_args`] is the one place where arguments are parsed and validated, one helper
+//! per group. Everything below `run.rs` sees only these types, never clap's.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use jiff::Timestamp;
+
+use crate::cli::{Args, CognitoArgs, Command, FilterArgs, RunArgs, S3Args, SyncArgs};
+use crate::decode::{DEFAULT_MAX_DECOMPRESSED_BYTES, Limits};
+use crate::source::SourceSpec;
+use crate::timefmt::{TimeFormat, parse_time_arg};
+
+/// What the run does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Write the Cognito reports.
+    #[default]
+    Cognito,
+    /// Copy the objects into a directory (`trailsift sync`).
+    Sync {
+        /// The target directory.
+        dir: PathBuf,
+    },
+}
+
+/// Everything a run needs, checked.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Report or sync.
+    pub mode: Mode,
+    /// Where the objects come from, in the order given.
+    pub sources: Vec<SourceSpec>,
+    /// Which events and objects are wanted.
+    pub filter: FilterOptions,
+    /// How the reports are written.
+    pub report: ReportOptions,
+    /// How S3 is reached.
+    pub s3: S3Options,
+    /// Per-object safety limits.
+    pub limits: Limits,
+    /// Decode worker threads; 1 runs everything on the calling thread.
+    pub threads: usize,
+    /// No summary and no progress bar.
+    pub quiet: bool,
+    /// Show the progress bar (when stderr is a terminal).
+    pub progress: bool,
+    /// The first per-object problem is fatal.
+    pub strict: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            mode: Mode::Cognito,
+            sources: Vec::new(),
+            filter: FilterOptions::default(),
+            report: ReportOptions::default(),
+            s3: S3Options::default(),
+            limits: Limits::default(),
+            threads: 1,
+            quiet: true,
+            progress: false,
+            strict: false,
+        }
+    }
+}
+
+/// Which events and objects are wanted.
+#[derive(Clone, Debug, Default)]
+pub struct FilterOptions {
+    /// Events at or after this time.
+    pub start: Option<Timestamp>,
+    /// Events before this time.
+    pub end: Option<Timestamp>,
+    /// Only these accounts (empty: all).
+    pub accounts: BTreeSet<String>,
+    /// Only these trail regions (empty: all).
+    pub regions: BTreeSet<String>,
+}
+
+/// How the reports are written.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// The output directory.
+    pub out_dir: PathBuf,
+    /// Time zone of the times written.
+    pub time: TimeFormat,
+    /// Start each CSV with a UTF-8 byte-order mark.
+    pub excel: bool,
+    /// Also write `users/<sub>.csv`.
+    pub per_user: bool,
+    /// Write a per-object manifest to this file.
+    pub manifest: Option<PathBuf>,
+}
+
+impl Default for ReportOptions {
+    fn default() -> ReportOptions {
+        ReportOptions {
+            out_dir: PathBuf::from("trailsift-report"),
+            time: TimeFormat::utc(),
+            excel: false,
+            per_user: false,
+            manifest: None,
+        }
+    }
+}
+
+/// How S3 is reached.
+#[derive(Clone, Debug)]
+pub struct S3Options {
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// `--region` of the client (not a filter).
+    pub region: Option<String>,
+    /// `--endpoint-url`.
+    pub endpoint_url: Option<String>,
+    /// Send unsigned requests.
+    pub no_sign_request: bool,
+    /// Requests in flight at once.
+    pub fetch_concurrency: usize,
+}
+
+impl Default for S3Options {
+    fn default() -> S3Options {
+        S3Options {
+            profile: None,
+            region: None,
+            endpoint_url: None,
+            no_sign_request: false,
+            fetch_concurrency: 32,
+        }
+    }
+}
+
+impl Options {
+    /// Parses and checks the command line. Every error is one line, before any work starts.
+    pub fn from_args(args: Args) -> Result<Options> {
+        match args.command {
+            Command::Cognito(a) => cognito_from_args(a),
+            Command::Sync(a) => sync_from_args(a),
+        }
+    }
+}
+
+fn cognito_from_args(a: CognitoArgs) -> Result<Options> {
+    let sources = a
+        .sources
+        .iter()
+        .map(|s| SourceSpec::parse(s))
+        .collect::<Result<_>>()?;
+    let time = match &a.tz {
+        None => TimeFormat::utc(),
+        Some(name) => TimeFormat::from_zone_name(name).map_err(anyhow::Error::msg)?,
+    };
+    let report = ReportOptions {
+        out_dir: a.out,
+        time,
+        excel: a.excel,
+        per_user: a.per_user,
+        manifest: a.manifest,
+    };
+    let (threads, quiet, progress, limits) = run_from_args(&a.run)?;
+    Ok(Options {
+        mode: Mode::Cognito,
+        sources,
+        filter: filter_from_args(&a.filter)?,
+        report,
+        s3: s3_from_args(a.s3)?,
+        limits,
+        threads,
+        quiet,
+        progress,
+        strict: a.strict,
+    })
+}
+
+fn sync_from_args(a: SyncArgs) -> Result<Options> {
+    let source = SourceSpec::parse(&a.source)?;
+    if !matches!(source, SourceSpec::S3 { .. }) {
+        bail!(
+            "sync copies from S3: the source must be s3://BUCKET[/PREFIX], not {:?}",
+            a.source
+        );
+    }
+    let (threads, quiet, progress, limits) = run_from_args(&a.run)?;
+    Ok(Options {
+        mode: Mode::Sync { dir: a.dir },
+        sources: vec![source],
+        filter: filter_from_args(&a.filter)?,
+        report: ReportOptions::default(),
+        s3: s3_from_args(a.s3)?,
+        limits,
+        threads,
+        quiet,
+        progress,
+        strict: false,
+    })
+}
+
+fn filter_from_args(a: &FilterArgs) -> Result<FilterOptions> {
+    let now = Timestamp::now();
+    let parse = |flag: &str, v: &Option<String>| -> Result<Option<Timestamp>> {
+        v.as_deref()
+            .map(|s| parse_time_arg(s, now).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
+            .transpose()
+    };
+    let start = parse("start", &a.start)?;
+    let end = parse("end", &a.end)?;
+    if let (Some(s), Some(e)) = (start, end)
+        && s >= e
+    {
+        bail!("--start ({s}) must be before --end ({e})");
+    }
+    let mut accounts = BTreeSet::new();
+    for id in a.accounts.iter().map(|s| s.trim()) {
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("--account: {id:?} is not an AWS account id (12 digits)");
+        }
+        accounts.insert(id.to_string());
+    }
+    let mut regions = BTreeSet::new();
+    for r in a.trail_regions.iter().map(|s| s.trim()) {
+        let ok = !r.is_empty()
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            bail!("--trail-region: {r:?} is not a region name (such as eu-west-1)");
+        }
+        regions.insert(r.to_string());
+    }
+    Ok(FilterOptions {
+        start,
+        end,
+        accounts,
+        regions,
+    })
+}
+
+fn run_from_args(a: &RunArgs) -> Result<(usize, bool, bool, Limits)> {
+    let threads = match a.threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(12),
+    };
+    let max = parse_bytes(&a.max_decompressed_bytes)
+        .with_context(|| format!("--max-decompressed-bytes: {:?}", a.max_decompressed_bytes))?;
+    let limits = Limits {
+        max_decompressed_bytes: max,
+    };
+    Ok((threads, a.quiet, !a.quiet && !a.no_progress, limits))
+}
+
+fn s3_from_args(a: S3Args) -> Result<S3Options> {
+    if a.fetch_concurrency == 0 {
+        bail!("--fetch-concurrency must be at least 1");
+    }
+    if let Some(url) = &a.endpoint_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        bail!("--endpoint-url: {url:?} must start with http:// or https://");
+    }
+    Ok(S3Options {
+        profile: a.profile,
+        region: a.region,
+        endpoint_url: a.endpoint_url,
+        no_sign_request: a.no_sign_request,
+        fetch_concurrency: a.fetch_concurrency,
+    })
+}
+
+/// `1048576`, `512K`, `64M`, `1G` → bytes.
+fn parse_bytes(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (digits, mult) = match s.as_bytes().last() {
+        Some(b'K' | b'k') => (&s[..s.len() - 1], 1u64 << 10),
+        Some(b'M' | b'm') => (&s[..s.len() - 1], 1 << 20),
+        Some(b'G' | b'g') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: u64 = digits
+        .parse()
+        .context("not a number of bytes (such as 512M or 1G)")?;
+    let bytes = n.checked_mul(mult).context("too large")?;
+    if bytes == 0 {
+        bail!("must be more than 0");
+    }
+    Ok(bytes)
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Options> {
+        let mut all = vec!["trailsift"];
+        all.extend_from_slice(args);
+        Options::from_args(Args::try_parse_from(all)?)
+    }
+
+    #[test]
+    fn byte_sizes_take_suffixes() {
+        assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("512k").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("100").unwrap(), 100);
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn filters_are_checked_before_any_work() {
+        assert!(parse(&["cognito", "x", "--account", "1234"]).is_err());
+        assert!(parse(&["cognito", "x", "--trail-region", "EU West"]).is_err());
+        assert!(
+            parse(&[
+                "cognito",
+                "x",
+                "--start",
+                "2025-02-01",
+                "--end",
+                "2025-01-01"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["cognito", "x", "--start", "last tuesday"]).is_err());
+        assert!(parse(&["cognito", "x", "--tz", "Nowhere/Land"]).is_err());
+        assert!(parse(&["cognito", "x", "--threads", "0"]).is_err());
+        let o = parse(&["cognito", "x", "--account", "111111111111,222222222222"]).unwrap();
+        assert_eq!(o.filter.accounts.len(), 2);
+    }
+
+    #[test]
+    fn sync_needs_an_s3_source() {
+        assert!(parse(&["sync", "./local", "dir"]).is_err());
+        let o = parse(&["sync", "s3://bucket/AWSLogs/", "dir"]).unwrap();
+        assert_eq!(
+            o.mode,
+            Mode::Sync {
+                dir: PathBuf::from("dir")
+            }
+        );
+    }
+}

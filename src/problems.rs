@@ -1,0 +1,157 @@
+//! Per-object problems and the exit-status rules.
+//!
+//! A bad object never stops the run: it becomes a [`Problem`] naming the object (its local path or
+//! `s3://bucket/key`), the stage that failed and why. `run.rs` prints it once to stderr, records it
+//! here, and carries on. Fatal errors (bad arguments, an unreadable source root, an unwritable
+//! output directory) are `anyhow` errors instead and never pass through this module.
+
+use std::fmt;
+
+/// Everything the run reports went right: exit status 0.
+pub const EXIT_OK: i32 = 0;
+/// Reports were written, but at least one object or record could not be read: exit status 1.
+pub const EXIT_PROBLEMS: i32 = 1;
+/// Fatal: bad arguments, unreadable source root, unwritable output. Nothing was written.
+pub const EXIT_FATAL: i32 = 2;
+
+/// The stage of the data flow at which an object or record failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stage {
+    /// Listing a directory or an S3 prefix.
+    List,
+    /// Reading the object's bytes (file read, S3 GetObject).
+    Fetch,
+    /// Gunzip, or the decompressed size cap.
+    Decompress,
+    /// The JSON document as a whole.
+    Parse,
+    /// One record inside an otherwise readable document.
+    Record,
+    /// Writing the object to disk (the `sync` command).
+    Write,
+}
+
+impl Stage {
+    /// The lower-case name used in `problems.csv` and on stderr.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::List => "list",
+            Stage::Fetch => "fetch",
+            Stage::Decompress => "decompress",
+            Stage::Parse => "parse",
+            Stage::Record => "record",
+            Stage::Write => "write",
+        }
+    }
+}
+
+/// One object (or one record of an object) that could not be used.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Problem {
+    /// Where the object lives: a local path or `s3://bucket/key` (a prefix for listing errors).
+    pub object: String,
+    /// Which stage failed.
+    pub stage: Stage,
+    /// Why, in one line. Record problems start with `record N:` (0-based index in the object).
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem with `object` at `stage`.
+    pub fn new(object: impl Into<String>, stage: Stage, message: impl Into<String>) -> Problem {
+        Problem {
+            object: object.into(),
+            stage,
+            message: message.into(),
+        }
+    }
+
+    /// A problem with record number `index` (0-based) of `object`.
+    pub fn record(object: impl Into<String>, index: usize, message: impl fmt::Display) -> Problem {
+        Problem::new(object, Stage::Record, format!("record {index}: {message}"))
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} failed: {}",
+            self.object,
+            self.stage.as_str(),
+            self.message
+        )
+    }
+}
+
+/// Why an object was left out on purpose. Counted in the summary, never an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    /// Under `CloudTrail-Digest/`, or a digest document by content.
+    Digest,
+    /// Under `CloudTrail-Insight/`.
+    Insight,
+    /// Not a CloudTrail log by its name or place (README, zip, other services' logs).
+    NotLog,
+    /// Its key's delivery time or day folder lies outside `--start`/`--end` (plus the slack).
+    OutsideWindow,
+    /// Its key names an account or trail region that the filters leave out.
+    OutsideFilter,
+    /// `sync` only: already present in the target directory with the same size.
+    AlreadySynced,
+}
+
+impl SkipReason {
+    /// All reasons, in summary order.
+    pub const ALL: [SkipReason; 6] = [
+        SkipReason::Digest,
+        SkipReason::Insight,
+        SkipReason::NotLog,
+        SkipReason::OutsideWindow,
+        SkipReason::OutsideFilter,
+        SkipReason::AlreadySynced,
+    ];
+
+    /// Short name used in the summary line and the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Digest => "digest",
+            SkipReason::Insight => "insight",
+            SkipReason::NotLog => "not-a-log",
+            SkipReason::OutsideWindow => "outside-window",
+            SkipReason::OutsideFilter => "outside-filter",
+            SkipReason::AlreadySynced => "already-synced",
+        }
+    }
+}
+
+/// Strips terminal control characters (escape sequences, CR, ...) from text headed for stderr,
+/// so that a hostile key or error message cannot rewrite the user's terminal.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_replaces_escape_sequences_and_newlines() {
+        assert_eq!(
+            printable("a\u{1b}[31mb\nc\r"),
+            "a\u{FFFD}[31mb\u{FFFD}c\u{FFFD}"
+        );
+        assert_eq!(printable("s3://b/k"), "s3://b/k");
+    }
+
+    #[test]
+    fn record_problem_names_the_index() {
+        let p = Problem::record("x.json", 3, "not an object");
+        assert_eq!(
+            p.to_string(),
+            "x.json: record failed: record 3: not an object"
+        );
+    }
+}

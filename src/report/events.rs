@@ -1,0 +1,215 @@
+//! `auth-events.csv`, `deletions.csv` and `users/<sub>.csv`: one line per event.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::extract::{Kind, Row};
+use crate::options::ReportOptions;
+
+use super::write_csv;
+
+/// Columns of `auth-events.csv`, a public interface.
+pub const AUTH_HEADER: &[&str] = &[
+    "event_time",
+    "event_name",
+    "outcome",
+    "error_code",
+    "sub",
+    "username",
+    "user_pool_id",
+    "client_id",
+    "auth_flow",
+    "source_ip",
+    "user_agent",
+    "aws_region",
+    "account_id",
+    "event_id",
+];
+
+/// Columns of `deletions.csv`, a public interface.
+pub const DELETION_HEADER: &[&str] = &[
+    "event_time",
+    "event_name",
+    "outcome",
+    "error_code",
+    "sub",
+    "username",
+    "user_pool_id",
+    "deleted_by",
+    "source_ip",
+    "user_agent",
+    "aws_region",
+    "account_id",
+    "event_id",
+];
+
+/// Columns of `users/<sub>.csv`: both kinds of event, `kind` telling which.
+pub const PER_USER_HEADER: &[&str] = &[
+    "event_time",
+    "kind",
+    "event_name",
+    "outcome",
+    "error_code",
+    "username",
+    "user_pool_id",
+    "client_id",
+    "auth_flow",
+    "deleted_by",
+    "source_ip",
+    "user_agent",
+    "aws_region",
+    "account_id",
+    "event_id",
+];
+
+/// Writes the two event reports; returns how many rows they hold together.
+pub fn write_events(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<usize> {
+    let fmt = |r: &Row| opts.time.format(r.time);
+    write_csv(
+        &dir.join("auth-events.csv"),
+        opts.excel,
+        AUTH_HEADER,
+        |out| {
+            for r in rows.iter().filter(|r| r.kind == Kind::Auth) {
+                out.row(&[
+                    &fmt(r),
+                    &r.event_name,
+                    r.outcome.as_str(),
+                    &r.error_code,
+                    &r.sub,
+                    &r.username,
+                    &r.user_pool_id,
+                    &r.client_id,
+                    &r.auth_flow,
+                    &r.source_ip,
+                    &r.user_agent,
+                    &r.aws_region,
+                    &r.account_id,
+                    &r.event_id,
+                ])?;
+            }
+            Ok(())
+        },
+    )?;
+    write_csv(
+        &dir.join("deletions.csv"),
+        opts.excel,
+        DELETION_HEADER,
+        |out| {
+            for r in rows.iter().filter(|r| r.kind == Kind::Deletion) {
+                out.row(&[
+                    &fmt(r),
+                    &r.event_name,
+                    r.outcome.as_str(),
+                    &r.error_code,
+                    &r.sub,
+                    &r.username,
+                    &r.user_pool_id,
+                    &r.deleted_by,
+                    &r.source_ip,
+                    &r.user_agent,
+                    &r.aws_region,
+                    &r.account_id,
+                    &r.event_id,
+                ])?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(rows.len())
+}
+
+/// Writes `users/<sub>.csv` for every sub, replacing the whole `users/` folder at once.
+pub fn write_per_user(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<()> {
+    let pid = std::process::id();
+    let fresh = dir.join(format!(".users.tmp-{pid}"));
+    let old = dir.join(format!(".users.old-{pid}"));
+    let target = dir.join("users");
+    fs::create_dir_all(&fresh).with_context(|| format!("cannot create {}", fresh.display()))?;
+    let mut by_sub: Vec<&Row> = rows.iter().filter(|r| !r.sub.is_empty()).collect();
+    by_sub.sort_by(|a, b| a.sub.cmp(&b.sub)); // stable: time order kept within a user
+    for group in by_sub.chunk_by(|a, b| a.sub == b.sub) {
+        let path = fresh.join(format!("{}.csv", file_name_for_sub(&group[0].sub)));
+        write_csv(&path, opts.excel, PER_USER_HEADER, |out| {
+            for r in group {
+                let kind = match r.kind {
+                    Kind::Auth => "auth",
+                    Kind::Deletion => "deletion",
+                };
+                out.row(&[
+                    &opts.time.format(r.time),
+                    kind,
+                    &r.event_name,
+                    r.outcome.as_str(),
+                    &r.error_code,
+                    &r.username,
+                    &r.user_pool_id,
+                    &r.client_id,
+                    &r.auth_flow,
+                    &r.deleted_by,
+                    &r.source_ip,
+                    &r.user_agent,
+                    &r.aws_region,
+                    &r.account_id,
+                    &r.event_id,
+                ])?;
+            }
+            Ok(())
+        })?;
+    }
+    if target.exists() {
+        fs::rename(&target, &old)
+            .with_context(|| format!("cannot replace {}", target.display()))?;
+    }
+    fs::rename(&fresh, &target).with_context(|| format!("cannot create {}", target.display()))?;
+    if old.exists() {
+        fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
+    }
+    Ok(())
+}
+
+/// A file name for a sub. Real subs are UUIDs and are used as they are; anything else (the
+/// value comes from the log, so an attacker may choose it) is percent-encoded so it can never
+/// leave `users/` or collide with another sub, and is cut to a safe length.
+pub fn file_name_for_sub(sub: &str) -> String {
+    const MAX_LEN: usize = 150;
+    let mut name = String::with_capacity(sub.len());
+    for b in sub.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            name.push(char::from(b));
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if name.len() > MAX_LEN {
+        // FNV-1a: stable across runs and platforms, unlike std's hasher.
+        let hash = sub.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        name.truncate(MAX_LEN);
+        name.push_str(&format!("~{hash:016x}"));
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_file_names_cannot_escape_or_collide() {
+        let uuid = "704b1e47-3ab1-4b2a-9e5c-1c2d3e4f5a6b";
+        assert_eq!(file_name_for_sub(uuid), uuid);
+        assert_eq!(
+            file_name_for_sub("../../etc/passwd"),
+            "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd"
+        );
+        assert_eq!(file_name_for_sub("a/b"), "a%2Fb");
+        assert_ne!(file_name_for_sub("a/b"), file_name_for_sub("a%2Fb"));
+        let long = file_name_for_sub(&"x".repeat(1000));
+        assert!(long.len() < 200, "{}", long.len());
+        assert_ne!(long, file_name_for_sub(&"x".repeat(999)));
+    }
+}

@@ -1,0 +1,203 @@
+//! Stage 6, report: the CSV files.
+//!
+//! Takes the final, sorted and de-duplicated rows and the problems, and writes
+//! `auth-events.csv`, `deletions.csv`, `users.csv`, `problems.csv` and (with `--per-user`)
+//! `users/<sub>.csv`. Every file is written to a temporary name in the output directory and
+//! renamed into place, so a report is either the previous one or the new one, never half.
+//!
+//! Spreadsheet safety: a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return
+//! gets a leading `'`, so that spreadsheets show it as text instead of running it as a formula.
+
+mod events;
+mod users;
+
+use std::borrow::Cow;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::extract::Row;
+use crate::options::ReportOptions;
+use crate::problems::Problem;
+
+pub use events::{AUTH_HEADER, DELETION_HEADER, PER_USER_HEADER};
+pub use users::USERS_HEADER;
+
+/// The header of `problems.csv`.
+pub const PROBLEMS_HEADER: &[&str] = &["object", "stage", "error"];
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Writes every report into `opts.out_dir`, which exists and is writable. Returns the number
+/// of event rows written (auth + deletion).
+pub fn write_all(rows: &[Row], problems: &[Problem], opts: &ReportOptions) -> Result<usize> {
+    let dir = &opts.out_dir;
+    let written = events::write_events(dir, rows, opts)?;
+    users::write_users(dir, rows, opts)?;
+    write_csv(
+        &dir.join("problems.csv"),
+        opts.excel,
+        PROBLEMS_HEADER,
+        |out| {
+            for p in problems {
+                out.row(&[&p.object, p.stage.as_str(), &p.message])?;
+            }
+            Ok(())
+        },
+    )?;
+    if opts.per_user {
+        events::write_per_user(dir, rows, opts)?;
+    }
+    Ok(written)
+}
+
+/// Makes sure `dir` exists and a file can be created in it, before any work starts.
+pub fn check_out_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    let probe = temp_name(&dir.join("write-check"));
+    File::create(&probe)
+        .and_then(|_| fs::remove_file(&probe))
+        .with_context(|| format!("cannot write to output directory {}", dir.display()))
+}
+
+/// A CSV writer that neutralises formula-like cells.
+pub struct CsvOut<W: Write> {
+    inner: csv::Writer<W>,
+}
+
+impl<W: Write> CsvOut<W> {
+    /// Wraps `w`; RFC 4180 quoting (only where needed), `\n` line ends.
+    pub fn new(w: W) -> CsvOut<W> {
+        CsvOut {
+            inner: csv::WriterBuilder::new()
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_writer(w),
+        }
+    }
+
+    /// Writes one record.
+    pub fn row(&mut self, cells: &[&str]) -> Result<()> {
+        self.inner
+            .write_record(cells.iter().map(|c| excel_safe(c).into_owned()))?;
+        Ok(())
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn finish(self) -> Result<W> {
+        self.inner
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("{}", e.error()))
+    }
+}
+
+/// Prefixes `'` to a cell a spreadsheet would take as a formula.
+pub fn excel_safe(cell: &str) -> Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
+        _ => Cow::Borrowed(cell),
+    }
+}
+
+/// Writes one CSV file atomically: header, then whatever `body` writes.
+pub fn write_csv(
+    path: &Path,
+    bom: bool,
+    header: &[&str],
+    body: impl FnOnce(&mut CsvOut<&mut BufWriter<File>>) -> Result<()>,
+) -> Result<()> {
+    write_atomic(path, |file| {
+        if bom {
+            file.write_all(UTF8_BOM)?;
+        }
+        let mut out = CsvOut::new(&mut *file);
+        out.row(header)?;
+        body(&mut out)?;
+        out.finish()?;
+        Ok(())
+    })
+}
+
+fn temp_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Writes `path` through a temporary file in the same directory, then renames it into place.
+pub fn write_atomic(
+    path: &Path,
+    body: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<()> {
+    let tmp = temp_name(path);
+    let result = (|| -> Result<()> {
+        let mut file = BufWriter::new(File::create(&tmp)?);
+        body(&mut file)?;
+        let file = file.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for (cell, want) in [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("Mozilla/5.0", "Mozilla/5.0"),
+            ("", ""),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(excel_safe(cell), want, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn csv_quotes_commas_quotes_and_newlines() {
+        let mut out = CsvOut::new(Vec::new());
+        out.row(&["a,b", "say \"hi\"", "two\nlines", "=1+1", "plain"])
+            .unwrap();
+        let text = String::from_utf8(out.finish().unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",'=1+1,plain\n"
+        );
+    }
+
+    #[test]
+    fn atomic_write_leaves_the_old_file_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        fs::write(&path, "old").unwrap();
+        let err = write_atomic(&path, |f| {
+            f.write_all(b"partial")?;
+            anyhow::bail!("disk full")
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temp file removed"
+        );
+        write_csv(&path, true, &["h"], |o| o.row(&["v"])).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"\xEF\xBB\xBFh\nv\n");
+    }
+}

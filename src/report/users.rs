@@ -1,0 +1,108 @@
+//! `users.csv`: one line per `sub`, summarising its sign-ins and its deletion.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::Result;
+use jiff::Timestamp;
+
+use crate::extract::{Kind, Outcome, Row};
+use crate::options::ReportOptions;
+
+use super::write_csv;
+
+/// Columns of `users.csv`, a public interface.
+pub const USERS_HEADER: &[&str] = &[
+    "sub",
+    "username",
+    "user_pool_id",
+    "first_auth",
+    "last_auth",
+    "auth_events",
+    "successes",
+    "failures",
+    "source_ips",
+    "last_source_ip",
+    "last_user_agent",
+    "deleted_at",
+    "deleted_by",
+];
+
+/// What is known of one user.
+#[derive(Default)]
+struct User<'a> {
+    username: &'a str,
+    user_pool_id: &'a str,
+    first_auth: Option<Timestamp>,
+    last_auth: Option<Timestamp>,
+    auth_events: u64,
+    successes: u64,
+    failures: u64,
+    source_ips: BTreeSet<&'a str>,
+    last_source_ip: &'a str,
+    last_user_agent: &'a str,
+    deleted_at: Option<Timestamp>,
+    deleted_by: &'a str,
+}
+
+impl<'a> User<'a> {
+    /// Adds one event; rows arrive in report order (time, then event id).
+    fn add(&mut self, r: &'a Row) {
+        if !r.username.is_empty() {
+            self.username = &r.username;
+        }
+        if self.user_pool_id.is_empty() {
+            self.user_pool_id = &r.user_pool_id;
+        }
+        match r.kind {
+            Kind::Auth => {
+                self.first_auth.get_or_insert(r.time);
+                self.last_auth = Some(r.time);
+                self.auth_events += 1;
+                match r.outcome {
+                    Outcome::Success => self.successes += 1,
+                    Outcome::Failure => self.failures += 1,
+                }
+                if !r.source_ip.is_empty() {
+                    self.source_ips.insert(&r.source_ip);
+                }
+                self.last_source_ip = &r.source_ip;
+                self.last_user_agent = &r.user_agent;
+            }
+            Kind::Deletion if r.outcome == Outcome::Success && self.deleted_at.is_none() => {
+                self.deleted_at = Some(r.time);
+                self.deleted_by = &r.deleted_by;
+            }
+            Kind::Deletion => {}
+        }
+    }
+}
+
+/// Writes `users.csv`, ordered by sub.
+pub fn write_users(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<()> {
+    let mut users: BTreeMap<&str, User<'_>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| !r.sub.is_empty()) {
+        users.entry(&r.sub).or_default().add(r);
+    }
+    let time = |t: Option<Timestamp>| t.map(|t| opts.time.format(t)).unwrap_or_default();
+    write_csv(&dir.join("users.csv"), opts.excel, USERS_HEADER, |out| {
+        for (sub, u) in &users {
+            out.row(&[
+                sub,
+                u.username,
+                u.user_pool_id,
+                &time(u.first_auth),
+                &time(u.last_auth),
+                &u.auth_events.to_string(),
+                &u.successes.to_string(),
+                &u.failures.to_string(),
+                &u.source_ips.len().to_string(),
+                u.last_source_ip,
+                u.last_user_agent,
+                &time(u.deleted_at),
+                u.deleted_by,
+            ])?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,345 @@
+//! Connects the stages and decides how they run together: the only concurrent code.
+//!
+//! One lister thread walks the sources (local folders, or S3 through its own async runtime,
+//! which also fetches) and sends [`Listed`] items over a bounded channel, so memory holds only
+//! what is in flight. Decode and extract run on `--threads` workers (rayon), or on the calling
+//! thread with `--threads 1`; both paths drive the same [`process`] function. Each worker keeps
+//! its own rows, problems and counts; they are merged at the end, then rows are sorted (event
+//! time, event id, then every column) and de-duplicated by event id, so the reports do not
+//! depend on the number of threads.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use rayon::prelude::*;
+use tokio::sync::mpsc;
+
+use crate::decode::{self, Decoded, Scratch};
+use crate::extract::{self, Kind, Row};
+use crate::fetch::{self, RawObject};
+use crate::filter::Filter;
+use crate::options::{Mode, Options};
+use crate::problems::{EXIT_OK, EXIT_PROBLEMS, Problem, SkipReason, Stage};
+use crate::progress::Progress;
+use crate::report;
+use crate::source::layout::Prune;
+use crate::source::s3::S3Session;
+use crate::source::{Listed, SourceSpec, local};
+use crate::summary::{ManifestLine, Summary, Tally};
+
+/// Runs what the options ask for. Returns the exit status (0 or 1); fatal errors are `Err`.
+pub fn run(opts: &Options) -> Result<i32> {
+    check_sources(opts)?;
+    match &opts.mode {
+        Mode::Cognito => {
+            report::check_out_dir(&opts.report.out_dir)?;
+            run_cognito(opts)
+        }
+        Mode::Sync { dir } => crate::sync::run_sync(opts, dir),
+    }
+}
+
+/// Fatal before any work: a local source that does not exist.
+fn check_sources(opts: &Options) -> Result<()> {
+    for s in &opts.sources {
+        if let SourceSpec::Local(path) = s
+            && let Err(e) = std::fs::metadata(path)
+        {
+            bail!("cannot read source {}: {e}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Shared, read-only state of the workers.
+struct Ctx<'a> {
+    opts: &'a Options,
+    filter: Filter,
+    progress: &'a Progress,
+    cancel: &'a AtomicBool,
+    bytes_done: AtomicU64,
+}
+
+/// What one worker has gathered.
+#[derive(Default)]
+struct Acc {
+    rows: Vec<Row>,
+    problems: Vec<Problem>,
+    tally: Tally,
+    manifest: Vec<ManifestLine>,
+    scratch: Scratch,
+}
+
+impl Acc {
+    fn merge(mut self, other: Acc) -> Acc {
+        self.rows.extend(other.rows);
+        self.problems.extend(other.problems);
+        self.tally.add(&other.tally);
+        self.manifest.extend(other.manifest);
+        self
+    }
+}
+
+fn run_cognito(opts: &Options) -> Result<i32> {
+    let started = Instant::now();
+    let progress = Progress::new(opts.progress);
+    let cancel = AtomicBool::new(false);
+    let ctx = Ctx {
+        opts,
+        filter: Filter::build(&opts.filter),
+        progress: &progress,
+        cancel: &cancel,
+        bytes_done: AtomicU64::new(0),
+    };
+    let s3 = S3Session::connect_if_needed(opts, None)?;
+    let acc = drive(opts, s3.as_ref(), &progress, &cancel, |rx| {
+        consume(rx, &ctx)
+    })?;
+    progress.finish();
+    if opts.strict
+        && let Some(first) = acc.problems.first()
+    {
+        bail!("--strict: {first}");
+    }
+    finish_report(opts, acc, started)
+}
+
+/// Starts the lister thread and hands its channel to `consume`.
+pub(crate) fn drive<T: Send>(
+    opts: &Options,
+    s3: Option<&S3Session>,
+    progress: &Progress,
+    cancel: &AtomicBool,
+    consume: impl FnOnce(mpsc::Receiver<Listed>) -> T,
+) -> Result<T> {
+    let (tx, rx) = mpsc::channel::<Listed>(2 * opts.threads + 2);
+    let prune = Prune::from_filter(&opts.filter);
+    std::thread::scope(|scope| {
+        let lister = scope.spawn(|| list_sources(opts, s3, &prune, tx, progress, cancel));
+        let out = consume(rx);
+        lister
+            .join()
+            .map_err(|_| anyhow::anyhow!("the lister thread panicked"))?;
+        Ok(out)
+    })
+}
+
+fn list_sources(
+    opts: &Options,
+    s3: Option<&S3Session>,
+    prune: &Prune,
+    tx: mpsc::Sender<Listed>,
+    progress: &Progress,
+    cancel: &AtomicBool,
+) {
+    let mut send = |item: Listed| {
+        if matches!(
+            item,
+            Listed::Object(_) | Listed::Fetched(_) | Listed::Skipped { .. }
+        ) {
+            progress.listed();
+        }
+        !cancel.load(Ordering::Relaxed) && tx.blocking_send(item).is_ok()
+    };
+    for source in &opts.sources {
+        let go_on = match (source, s3) {
+            (SourceSpec::Local(path), _) => local::list(path, prune, &mut send),
+            (SourceSpec::S3 { bucket, prefix }, Some(s3)) => {
+                s3.list_and_fetch(bucket, prefix, prune, &mut send)
+            }
+            (SourceSpec::S3 { bucket, .. }, None) => send(Listed::Problem(Problem::new(
+                format!("s3://{bucket}/"),
+                Stage::List,
+                "no S3 client",
+            ))),
+        };
+        if !go_on {
+            break;
+        }
+    }
+}
+
+fn consume(mut rx: mpsc::Receiver<Listed>, ctx: &Ctx<'_>) -> Acc {
+    if ctx.opts.threads == 1 {
+        let mut acc = Acc::default();
+        while let Some(item) = rx.blocking_recv() {
+            process(item, ctx, &mut acc);
+        }
+        return acc;
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(ctx.opts.threads)
+        .build();
+    let work = |rx: mpsc::Receiver<Listed>| {
+        let mut rx = rx;
+        std::iter::from_fn(move || rx.blocking_recv())
+            .par_bridge()
+            .fold(Acc::default, |mut acc, item| {
+                process(item, ctx, &mut acc);
+                acc
+            })
+            .reduce(Acc::default, Acc::merge)
+    };
+    match pool {
+        Ok(pool) => pool.install(|| work(rx)),
+        Err(_) => work(rx),
+    }
+}
+
+/// Handles one listed item: reads, decodes and extracts an object, or counts a skip.
+fn process(item: Listed, ctx: &Ctx<'_>, acc: &mut Acc) {
+    if ctx.cancel.load(Ordering::Relaxed) {
+        return;
+    }
+    match item {
+        Listed::Object(object) => {
+            let size = object.size;
+            match fetch::fetch_local(object) {
+                Ok(raw) => read_object(raw, ctx, acc),
+                Err(problem) => object_failed(problem, size, ctx, acc),
+            }
+        }
+        Listed::Fetched(raw) => read_object(raw, ctx, acc),
+        Listed::Skipped { location, reason } => skipped(location, None, reason, ctx, acc),
+        Listed::Pruned { prefix, reason } => {
+            acc.tally.prune(reason);
+            if ctx.opts.report.manifest.is_some() {
+                acc.manifest.push(ManifestLine::new(
+                    prefix,
+                    None,
+                    format!("pruned:{}", reason.as_str()),
+                ));
+            }
+        }
+        Listed::Problem(problem) => object_failed(problem, None, ctx, acc),
+    }
+}
+
+fn skipped(location: String, size: Option<u64>, reason: SkipReason, ctx: &Ctx<'_>, acc: &mut Acc) {
+    acc.tally.skip(reason);
+    ctx.progress.done(0, ctx.bytes_done.load(Ordering::Relaxed));
+    if ctx.opts.report.manifest.is_some() {
+        acc.manifest.push(ManifestLine::new(
+            location,
+            size,
+            format!("skipped:{}", reason.as_str()),
+        ));
+    }
+}
+
+fn report_problem(problem: Problem, ctx: &Ctx<'_>, acc: &mut Acc) {
+    ctx.progress.warn(&problem.to_string());
+    if ctx.opts.strict {
+        ctx.cancel.store(true, Ordering::Relaxed);
+    }
+    acc.problems.push(problem);
+}
+
+fn object_failed(problem: Problem, size: Option<u64>, ctx: &Ctx<'_>, acc: &mut Acc) {
+    if problem.stage == Stage::List {
+        acc.tally.listing_problems += 1;
+    } else {
+        acc.tally.failed += 1;
+        ctx.progress.done(0, ctx.bytes_done.load(Ordering::Relaxed));
+    }
+    if ctx.opts.report.manifest.is_some() {
+        let status = format!("failed:{}", problem.stage.as_str());
+        acc.manifest
+            .push(ManifestLine::new(problem.object.clone(), size, status));
+    }
+    report_problem(problem, ctx, acc);
+}
+
+fn read_object(raw: RawObject, ctx: &Ctx<'_>, acc: &mut Acc) {
+    let RawObject {
+        location,
+        mut bytes,
+    } = raw;
+    let name = location.to_string();
+    let size = bytes.len() as u64;
+    let total = ctx.bytes_done.fetch_add(size, Ordering::Relaxed) + size;
+    let mut matched = 0u64;
+    let mut record_problems = Vec::new();
+    let Acc { rows, scratch, .. } = acc;
+    let decoded = decode::decode(&mut bytes, &ctx.opts.limits, scratch, &mut |index, item| {
+        let found = match item {
+            Ok(record) => extract::extract(record),
+            Err(why) => Some(Err(why)),
+        };
+        match found {
+            None => {}
+            Some(Ok(row)) if ctx.filter.matches(&row) => {
+                matched += 1;
+                rows.push(row);
+            }
+            Some(Ok(_)) => {}
+            Some(Err(why)) => record_problems.push(Problem::record(name.as_str(), index, why)),
+        }
+    });
+    match decoded {
+        Ok(Decoded::Digest) => skipped(name, Some(size), SkipReason::Digest, ctx, acc),
+        Ok(Decoded::Records(n)) => {
+            acc.tally.read += 1;
+            acc.tally.bytes += size;
+            acc.tally.records += n as u64;
+            acc.tally.record_problems += record_problems.len() as u64;
+            ctx.progress.done(size, total);
+            if ctx.opts.report.manifest.is_some() {
+                let status = if record_problems.is_empty() {
+                    "read"
+                } else {
+                    "read:record-problems"
+                };
+                let line = ManifestLine {
+                    records: Some(n as u64),
+                    matched: Some(matched),
+                    ..ManifestLine::new(name, Some(size), status.into())
+                };
+                acc.manifest.push(line);
+            }
+            for p in record_problems {
+                report_problem(p, ctx, acc);
+            }
+        }
+        Err(e) => object_failed(Problem::new(name, e.stage, e.message), Some(size), ctx, acc),
+    }
+}
+
+/// Sorts, de-duplicates, writes the reports and prints the summary.
+fn finish_report(opts: &Options, acc: Acc, started: Instant) -> Result<i32> {
+    let Acc {
+        mut rows,
+        mut problems,
+        mut tally,
+        mut manifest,
+        ..
+    } = acc;
+    rows.sort_unstable_by(|a, b| (a.time, &a.event_id, a).cmp(&(b.time, &b.event_id, b)));
+    let before = rows.len();
+    let mut seen = HashSet::new();
+    rows.retain(|r| r.event_id.is_empty() || seen.insert(r.event_id.clone()));
+    tally.duplicates = (before - rows.len()) as u64;
+    tally.auth = rows.iter().filter(|r| r.kind == Kind::Auth).count() as u64;
+    tally.deletions = rows.len() as u64 - tally.auth;
+    tally.without_sub = rows.iter().filter(|r| r.sub.is_empty()).count() as u64;
+    problems.sort();
+    tally.rows_written = report::write_all(&rows, &problems, &opts.report)? as u64;
+    if let Some(path) = &opts.report.manifest {
+        manifest.sort();
+        crate::summary::write_manifest(path, &manifest)?;
+    }
+    let summary = Summary {
+        tally,
+        elapsed: started.elapsed(),
+    };
+    if !opts.quiet {
+        eprintln!("{}", summary.line(&opts.report.out_dir));
+    }
+    Ok(if problems.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PROBLEMS
+    })
+}

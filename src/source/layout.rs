@@ -1,0 +1,274 @@
+//! The trail key layout: `AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/FILE`.
+//!
+//! Given the components of a key or path, decide whether it can hold wanted events, so that
+//! both the local walk and the S3 lister skip whole accounts, regions and days without opening
+//! or listing them. Anything that does not follow the layout is kept: we never prune what we do
+//! not understand. Pure functions, no I/O.
+//!
+//! Delivery slack: a log file is named after its *delivery* time and holds events from before
+//! it. So a file delivered before `--start` cannot hold a wanted event (the lower bound is
+//! exact), but one delivered after `--end` can, when delivery was late. We keep files delivered
+//! up to [`DELIVERY_SLACK`] after `--end`; the exact filter on `eventTime` comes later.
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::options::FilterOptions;
+use crate::problems::SkipReason;
+
+/// How long after `--end` a log file may still be delivered with events from before `--end`.
+/// CloudTrail delivers within minutes on average; a day leaves room for late deliveries.
+pub const DELIVERY_SLACK: SignedDuration = SignedDuration::from_hours(24);
+
+/// The layout filters derived from the event filters.
+#[derive(Clone, Debug, Default)]
+pub struct Prune {
+    accounts: std::collections::BTreeSet<String>,
+    regions: std::collections::BTreeSet<String>,
+    first_day: Option<Date>,
+    last_day: Option<Date>,
+    earliest_delivery: Option<Timestamp>,
+    latest_delivery: Option<Timestamp>,
+}
+
+impl Prune {
+    /// Builds the layout filters for `filter`.
+    pub fn from_filter(filter: &FilterOptions) -> Prune {
+        let latest_delivery = filter.end.and_then(|e| e.checked_add(DELIVERY_SLACK).ok());
+        Prune {
+            accounts: filter.accounts.clone(),
+            regions: filter.regions.clone(),
+            first_day: filter.start.map(utc_date),
+            last_day: latest_delivery.map(utc_date),
+            earliest_delivery: filter.start,
+            latest_delivery,
+        }
+    }
+
+    /// Whether an account folder is wanted.
+    pub fn wants_account(&self, account: &str) -> bool {
+        self.accounts.is_empty() || self.accounts.contains(account)
+    }
+
+    /// Whether a region folder is wanted.
+    pub fn wants_region(&self, region: &str) -> bool {
+        self.regions.is_empty() || self.regions.contains(region)
+    }
+
+    /// The wanted days, inclusive, when the window is bounded on both sides.
+    pub fn day_range(&self) -> (Option<Date>, Option<Date>) {
+        (self.first_day, self.last_day)
+    }
+
+    fn wants_date_part(&self, year: i16, month: Option<i8>, day: Option<i8>) -> bool {
+        let key = |d: Date| (d.year(), month.map(|_| d.month()), day.map(|_| d.day()));
+        let this = (year, month, day);
+        self.first_day.is_none_or(|f| this >= key(f))
+            && self.last_day.is_none_or(|l| this <= key(l))
+    }
+
+    fn wants_delivery(&self, delivered: Timestamp) -> bool {
+        // The name has whole minutes: a file named 10:05 may hold events up to 10:05:59.
+        let end_of_minute = delivered + SignedDuration::from_secs(60);
+        self.earliest_delivery.is_none_or(|s| end_of_minute > s)
+            && self.latest_delivery.is_none_or(|l| delivered <= l)
+    }
+}
+
+fn utc_date(ts: Timestamp) -> Date {
+    ts.to_zoned(TimeZone::UTC).date()
+}
+
+/// Decides whether a path or key can hold wanted events. `parts` are all its components;
+/// `is_object` says whether the last one is a file name. Returns the reason to leave it out.
+pub fn judge(parts: &[&str], is_object: bool, prune: &Prune) -> Option<SkipReason> {
+    if let Some(reason) = special_folder(parts) {
+        return Some(reason);
+    }
+    let (dirs, name) = match (is_object, parts.split_last()) {
+        (true, Some((name, dirs))) => (dirs, Some(*name)),
+        _ => (parts, None),
+    };
+    let logs = dirs.iter().rposition(|p| *p == "AWSLogs")?;
+    match judge_trail_dirs(&dirs[logs + 1..], prune) {
+        Err(reason) => Some(reason),
+        // File names are trusted for delivery times only inside a complete day folder.
+        Ok(true) => match name.and_then(delivery_time) {
+            Some(t) if !prune.wants_delivery(t) => Some(SkipReason::OutsideWindow),
+            _ => None,
+        },
+        Ok(false) => None,
+    }
+}
+
+/// `CloudTrail-Digest/` and `CloudTrail-Insight/` anywhere in the path.
+fn special_folder(parts: &[&str]) -> Option<SkipReason> {
+    parts.iter().find_map(|p| match *p {
+        "CloudTrail-Digest" => Some(SkipReason::Digest),
+        "CloudTrail-Insight" => Some(SkipReason::Insight),
+        _ => None,
+    })
+}
+
+/// Judges the directory components after `AWSLogs/`: `Err(reason)` to leave them out,
+/// `Ok(true)` when they are a complete day folder, `Ok(false)` when partial or not the layout.
+fn judge_trail_dirs(dirs: &[&str], prune: &Prune) -> Result<bool, SkipReason> {
+    let dirs = match dirs.first() {
+        Some(org) if org.starts_with("o-") => &dirs[1..],
+        _ => dirs,
+    };
+    let Some(account) = dirs.first() else {
+        return Ok(false);
+    };
+    if !is_account_id(account) {
+        return Ok(false);
+    }
+    if !prune.wants_account(account) {
+        return Err(SkipReason::OutsideFilter);
+    }
+    match dirs.get(1) {
+        None | Some(&"CloudTrail") => {}
+        Some(_) => return Err(SkipReason::NotLog),
+    }
+    if let Some(region) = dirs.get(2)
+        && !prune.wants_region(region)
+    {
+        return Err(SkipReason::OutsideFilter);
+    }
+    let num = |i: usize| dirs.get(i).and_then(|s| s.parse::<i16>().ok());
+    let Some(year) = num(3) else { return Ok(false) };
+    let month = num(4).and_then(|m| i8::try_from(m).ok());
+    let day = month.and(num(5)).and_then(|d| i8::try_from(d).ok());
+    if !prune.wants_date_part(year, month, day) {
+        return Err(SkipReason::OutsideWindow);
+    }
+    Ok(day.is_some() && dirs.len() == 6)
+}
+
+/// A 12-digit AWS account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The delivery time in a log file name, `..._20250115T1005Z_...`.
+pub fn delivery_time(name: &str) -> Option<Timestamp> {
+    name.split('_').find_map(|token| {
+        let t = token.as_bytes();
+        let shaped = t.len() == 14
+            && t[8] == b'T'
+            && t[13] == b'Z'
+            && t[..8].iter().chain(&t[9..13]).all(u8::is_ascii_digit);
+        if !shaped {
+            return None;
+        }
+        let text = format!(
+            "{}-{}-{}T{}:{}:00Z",
+            &token[..4],
+            &token[4..6],
+            &token[6..8],
+            &token[9..11],
+            &token[11..13]
+        );
+        text.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prune(start: Option<&str>, end: Option<&str>, accounts: &[&str], regions: &[&str]) -> Prune {
+        Prune::from_filter(&FilterOptions {
+            start: start.map(|s| s.parse().unwrap()),
+            end: end.map(|s| s.parse().unwrap()),
+            accounts: accounts.iter().map(|s| s.to_string()).collect(),
+            regions: regions.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    fn parts(p: &str) -> Vec<&str> {
+        p.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    #[test]
+    fn keys_are_judged_by_account_region_and_day() {
+        let p = prune(
+            Some("2025-01-15T00:00:00Z"),
+            Some("2025-01-16T00:00:00Z"),
+            &["111111111111"],
+            &["us-east-1"],
+        );
+        let f = "111111111111_CloudTrail_us-east-1_20250115T1005Z_abc.json.gz";
+        let cases: Vec<(String, bool, Option<SkipReason>)> = vec![
+            (format!("AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/15/{f}"), true, None),
+            (format!("t/AWSLogs/o-abc/111111111111/CloudTrail/us-east-1/2025/01/15/{f}"), true, None),
+            ("AWSLogs/222222222222/".into(), false, Some(SkipReason::OutsideFilter)),
+            ("AWSLogs/111111111111/CloudTrail/eu-west-1".into(), false, Some(SkipReason::OutsideFilter)),
+            ("AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/14".into(), false, Some(SkipReason::OutsideWindow)),
+            // The day after --end is kept: late deliveries (slack).
+            ("AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/16".into(), false, None),
+            ("AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/17".into(), false, None),
+            ("AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/18".into(), false, Some(SkipReason::OutsideWindow)),
+            ("AWSLogs/111111111111/CloudTrail/us-east-1/2024".into(), false, Some(SkipReason::OutsideWindow)),
+            ("AWSLogs/111111111111/CloudTrail/us-east-1/2025/02".into(), false, Some(SkipReason::OutsideWindow)),
+            ("AWSLogs/111111111111/CloudTrail/us-east-1/2025".into(), false, None),
+            ("AWSLogs/111111111111/CloudTrail-Digest/us-east-1".into(), false, Some(SkipReason::Digest)),
+            ("AWSLogs/111111111111/CloudTrail-Insight".into(), false, Some(SkipReason::Insight)),
+            ("AWSLogs/111111111111/elasticloadbalancing/us-east-1".into(), false, Some(SkipReason::NotLog)),
+            ("somewhere/else/file.json".into(), true, None),
+            (
+                "AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/15/111111111111_CloudTrail_us-east-1_20250114T2359Z_x.json.gz".into(),
+                true,
+                Some(SkipReason::OutsideWindow),
+            ),
+        ];
+        for (path, is_object, want) in cases {
+            assert_eq!(judge(&parts(&path), is_object, &p), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn without_filters_everything_in_the_layout_is_kept() {
+        let p = Prune::default();
+        for path in [
+            "AWSLogs/111111111111/CloudTrail/us-east-1/1999/01/01",
+            "AWSLogs/o-x",
+            "x/y",
+        ] {
+            assert_eq!(judge(&parts(path), false, &p), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn delivery_minute_counts_as_a_whole_minute() {
+        let p = prune(Some("2025-01-15T10:05:30Z"), None, &[], &[]);
+        let name = |t: &str| format!("1_CloudTrail_r_{t}_x.json.gz");
+        assert_eq!(judge(&[&name("20250115T1005Z")], true, &p), None);
+        assert_eq!(
+            judge(&["AWSLogs", "1", &name("20250115T1004Z")], true, &p),
+            None
+        );
+        let in_layout = [
+            "AWSLogs",
+            "111111111111",
+            "CloudTrail",
+            "r",
+            "2025",
+            "01",
+            "15",
+        ];
+        let mut v: Vec<&str> = in_layout.to_vec();
+        let n = name("20250115T1004Z");
+        v.push(&n);
+        assert_eq!(judge(&v, true, &p), Some(SkipReason::OutsideWindow));
+    }
+
+    #[test]
+    fn delivery_time_is_read_from_the_file_name() {
+        let t = delivery_time("111111111111_CloudTrail_us-east-1_20250115T1005Z_AbCd1234.json.gz");
+        assert_eq!(t, Some("2025-01-15T10:05:00Z".parse().unwrap()));
+        assert_eq!(delivery_time("notes.json"), None);
+        assert_eq!(delivery_time("x_20251399T9999Z_y"), None);
+    }
+}

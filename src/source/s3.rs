@@ -1,0 +1,539 @@
+//! Listing and fetching from S3: trail-aware, concurrent, bounded.
+//!
+//! The bucket is walked level by level with delimiter listings (`AWSLogs/` → org → account →
+//! `CloudTrail/` → region → year → month → day), and only the prefixes that [`layout::judge`]
+//! keeps are listed further; a day folder is listed flat with the SDK paginator. Listing pages
+//! and GetObject calls share one async loop: at most `--fetch-concurrency` requests are in
+//! flight, keys wait in a bounded queue, and fetched objects go out through a bounded channel to
+//! the decode workers, so the first objects are parsed while listing goes on and memory does
+//! not grow with the bucket.
+//!
+//! One client per bucket, shared by all requests: the SDK's adaptive retry (which slows the
+//! whole client down after `503 SlowDown`) only works when requests share it. Bodies that fail
+//! mid-stream are not retried by the SDK, so [`fetch_object`] retries them itself.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::Region;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Output};
+use aws_smithy_async::future::pagination_stream::PaginationStream;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::mpsc;
+
+use crate::fetch::RawObject;
+use crate::options::{Options, S3Options};
+use crate::problems::{Problem, SkipReason, Stage};
+
+use super::layout::{self, Prune};
+use super::{Listed, Location, ObjectRef, SourceSpec, is_candidate_name};
+
+/// Attempts for one object whose body fails mid-stream (the SDK retries the request itself).
+const BODY_ATTEMPTS: u32 = 3;
+/// Attempts per request, for the SDK's adaptive retry.
+const REQUEST_ATTEMPTS: u32 = 5;
+/// Keys listed but not yet fetched; listing pauses above this.
+const MAX_QUEUED_KEYS: usize = 5_000;
+/// Listing requests in flight at once (each returns up to 1000 keys).
+const LIST_CONCURRENCY: usize = 8;
+/// How often a failed listing page is retried after the SDK's own retries.
+const PAGE_ATTEMPTS: u32 = 2;
+
+type Pages = PaginationStream<Result<ListObjectsV2Output, SdkError<ListObjectsV2Error>>>;
+type Task = Pin<Box<dyn Future<Output = Done> + Send>>;
+
+/// A connected client per bucket and the runtime that drives them.
+pub struct S3Session {
+    runtime: tokio::runtime::Runtime,
+    clients: HashMap<String, Client>,
+    fetch_concurrency: usize,
+    sync_dir: Option<PathBuf>,
+}
+
+impl S3Session {
+    /// Connects when some source is in S3: loads the AWS configuration (profile, region,
+    /// endpoint, credentials) and checks every bucket with HeadBucket, learning its region.
+    /// A missing bucket or denied access is fatal here, before any work.
+    pub fn connect_if_needed(opts: &Options, sync_dir: Option<&Path>) -> Result<Option<S3Session>> {
+        let buckets: BTreeSet<&str> = opts
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                SourceSpec::S3 { bucket, .. } => Some(bucket.as_str()),
+                SourceSpec::Local(_) => None,
+            })
+            .collect();
+        if buckets.is_empty() {
+            return Ok(None);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the S3 runtime")?;
+        let sdk = runtime.block_on(load_config(&opts.s3));
+        let mut clients = HashMap::new();
+        for bucket in buckets {
+            let client = runtime.block_on(client_for_bucket(&sdk, bucket, &opts.s3))?;
+            clients.insert(bucket.to_string(), client);
+        }
+        Ok(Some(S3Session {
+            runtime,
+            clients,
+            fetch_concurrency: opts.s3.fetch_concurrency,
+            sync_dir: sync_dir.map(Path::to_path_buf),
+        }))
+    }
+
+    /// Lists `s3://bucket/prefix`, fetches every wanted object and hands each item to `emit`
+    /// (on this thread). Stops early, returning false, when `emit` does.
+    pub fn list_and_fetch(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        prune: &Prune,
+        emit: &mut dyn FnMut(Listed) -> bool,
+    ) -> bool {
+        let Some(client) = self.clients.get(bucket) else {
+            let p = Problem::new(
+                format!("s3://{bucket}/{prefix}"),
+                Stage::List,
+                "bucket not connected",
+            );
+            return emit(Listed::Problem(p));
+        };
+        let (tx, mut rx) = mpsc::channel(self.fetch_concurrency.max(2));
+        let walker = Walker {
+            client: client.clone(),
+            bucket: bucket.to_string(),
+            prune: prune.clone(),
+            fetch_concurrency: self.fetch_concurrency,
+            sync_dir: self.sync_dir.clone(),
+        };
+        let task = self.runtime.spawn(walker.run(prefix.to_string(), tx));
+        while let Some(item) = rx.blocking_recv() {
+            if !emit(item) {
+                task.abort();
+                return false;
+            }
+        }
+        true
+    }
+}
+
+async fn load_config(s3: &S3Options) -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(30))
+        .operation_attempt_timeout(Duration::from_secs(300))
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(RetryConfig::adaptive().with_max_attempts(REQUEST_ATTEMPTS))
+        .timeout_config(timeouts);
+    if let Some(p) = &s3.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = &s3.region {
+        loader = loader.region(Region::new(r.clone()));
+    }
+    if let Some(e) = &s3.endpoint_url {
+        loader = loader.endpoint_url(e);
+    }
+    if s3.no_sign_request {
+        loader = loader.no_credentials();
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        // No region anywhere: any region reaches the bucket; HeadBucket then tells the right one.
+        return sdk
+            .into_builder()
+            .region(Region::from_static("us-east-1"))
+            .build();
+    }
+    sdk
+}
+
+fn client_with_region(sdk: &aws_config::SdkConfig, region: Option<&str>) -> Client {
+    // S3-compatible stores on an endpoint URL (ours, or AWS_ENDPOINT_URL[_S3]) need path-style
+    // addressing: virtual-host style would resolve bucket.127.0.0.1.
+    let path_style = sdk.endpoint_url().is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let mut conf = aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style);
+    if let Some(r) = region {
+        conf = conf.region(Region::new(r.to_string()));
+    }
+    Client::from_conf(conf.build())
+}
+
+/// Checks the bucket and returns a client in its region.
+async fn client_for_bucket(
+    sdk: &aws_config::SdkConfig,
+    bucket: &str,
+    s3: &S3Options,
+) -> Result<Client> {
+    let client = client_with_region(sdk, None);
+    let result = client.head_bucket().bucket(bucket).send().await;
+    let (status, region) = match &result {
+        Ok(out) => (200, out.bucket_region().map(str::to_string)),
+        Err(e) => {
+            let raw = e.raw_response();
+            let status = raw.map_or(0, |r| r.status().as_u16());
+            let region = raw
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .map(str::to_string);
+            (status, region)
+        }
+    };
+    let current = sdk.region().map(|r| r.to_string());
+    let moved = region.is_some() && region != current && s3.region.is_none();
+    match (status, result) {
+        (200, _) if !moved => Ok(client),
+        (200 | 301 | 307 | 400, _) if moved => {
+            let client = client_with_region(sdk, region.as_deref());
+            client
+                .head_bucket()
+                .bucket(bucket)
+                .send()
+                .await
+                .map_err(|e| bucket_error(bucket, &e))?;
+            Ok(client)
+        }
+        (_, Err(e)) => Err(bucket_error(bucket, &e)),
+        (_, Ok(_)) => Ok(client),
+    }
+}
+
+fn bucket_error<E: std::error::Error + 'static>(bucket: &str, e: &SdkError<E>) -> anyhow::Error {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    match status {
+        Some(404) => anyhow!(
+            "bucket s3://{bucket} does not exist (check the name, and --endpoint-url if you use one)"
+        ),
+        Some(403) => anyhow!(
+            "access denied to bucket s3://{bucket}: check the credentials (--profile, AWS_PROFILE, \
+             `aws sso login`) and that they allow s3:ListBucket and s3:GetObject"
+        ),
+        _ => anyhow!(
+            "cannot reach bucket s3://{bucket}: {}",
+            DisplayErrorContext(e)
+        ),
+    }
+}
+
+/// What one finished request produced.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a few dozen in flight at most; boxing would allocate per object"
+)]
+enum Done {
+    /// A listing page (or its failure) and the rest of the listing.
+    Page {
+        prefix: String,
+        flat: bool,
+        attempt: u32,
+        pages: Box<Pages>,
+        page: Option<Result<ListObjectsV2Output, String>>,
+    },
+    /// A fetched object, or why it could not be fetched.
+    Got {
+        object: ObjectRef,
+        result: Result<Vec<u8>, String>,
+    },
+    /// A `sync` object already present with the same size.
+    Present { object: ObjectRef },
+}
+
+/// The state of one source's walk, owned by its async task.
+struct Walker {
+    client: Client,
+    bucket: String,
+    prune: Prune,
+    fetch_concurrency: usize,
+    sync_dir: Option<PathBuf>,
+}
+
+impl Walker {
+    async fn run(self, prefix: String, tx: mpsc::Sender<Listed>) {
+        let mut prefixes: VecDeque<(String, u32)> = VecDeque::new();
+        let mut keys: VecDeque<ObjectRef> = VecDeque::new();
+        let mut lists: FuturesUnordered<Task> = FuturesUnordered::new();
+        let mut gets: FuturesUnordered<Task> = FuturesUnordered::new();
+        prefixes.push_back((prefix, 0));
+        loop {
+            while lists.len() < LIST_CONCURRENCY && keys.len() < MAX_QUEUED_KEYS {
+                let Some((p, attempt)) = prefixes.pop_front() else {
+                    break;
+                };
+                lists.push(self.start_listing(p, attempt));
+            }
+            while gets.len() < self.fetch_concurrency {
+                let Some(object) = keys.pop_front() else {
+                    break;
+                };
+                gets.push(self.fetch(object));
+            }
+            let done = tokio::select! {
+                Some(d) = lists.next(), if !lists.is_empty() => d,
+                Some(d) = gets.next(), if !gets.is_empty() => d,
+                else => break,
+            };
+            let items = match done {
+                Done::Page {
+                    prefix,
+                    flat,
+                    attempt,
+                    pages,
+                    page,
+                } => self.on_page(
+                    prefix,
+                    flat,
+                    attempt,
+                    pages,
+                    page,
+                    &mut prefixes,
+                    &mut keys,
+                    &mut lists,
+                ),
+                Done::Got { object, result } => vec![self.on_got(object, result)],
+                Done::Present { object } => vec![Listed::Skipped {
+                    location: object.location.to_string(),
+                    reason: SkipReason::AlreadySynced,
+                }],
+            };
+            for item in items {
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn start_listing(&self, prefix: String, attempt: u32) -> Task {
+        let parts: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
+        let flat = is_day_folder(&parts) && prefix.ends_with('/');
+        let mut req = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix);
+        if !flat {
+            req = req.delimiter("/");
+        }
+        let pages = req.into_paginator().send();
+        Box::pin(next_page(prefix, flat, attempt, Box::new(pages)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_page(
+        &self,
+        prefix: String,
+        flat: bool,
+        attempt: u32,
+        pages: Box<Pages>,
+        page: Option<Result<ListObjectsV2Output, String>>,
+        prefixes: &mut VecDeque<(String, u32)>,
+        keys: &mut VecDeque<ObjectRef>,
+        lists: &mut FuturesUnordered<Task>,
+    ) -> Vec<Listed> {
+        let page = match page {
+            None => return Vec::new(),
+            Some(Ok(page)) => page,
+            Some(Err(_)) if attempt + 1 < PAGE_ATTEMPTS => {
+                // Start this prefix over: keys already seen would come again, so only a
+                // listing that failed on its first page is retried.
+                prefixes.push_back((prefix, attempt + 1));
+                return Vec::new();
+            }
+            Some(Err(why)) => {
+                let at = format!("s3://{}/{prefix}", self.bucket);
+                return vec![Listed::Problem(Problem::new(at, Stage::List, why))];
+            }
+        };
+        // Continue this listing; later pages are retried by the SDK only.
+        lists.push(Box::pin(next_page(prefix, flat, PAGE_ATTEMPTS, pages)));
+        let mut items = Vec::new();
+        for common in page.common_prefixes() {
+            let Some(child) = common.prefix() else {
+                continue;
+            };
+            let parts: Vec<&str> = child.split('/').filter(|s| !s.is_empty()).collect();
+            match layout::judge(&parts, false, &self.prune) {
+                Some(reason) => items.push(Listed::Pruned {
+                    prefix: format!("s3://{}/{child}", self.bucket),
+                    reason,
+                }),
+                None => prefixes.push_back((child.to_string(), 0)),
+            }
+        }
+        for object in page.contents() {
+            let Some(key) = object.key() else { continue };
+            let size = object.size().and_then(|s| u64::try_from(s).ok());
+            let parts: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+            let name = parts.last().copied().unwrap_or_default();
+            let location = Location::S3 {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+            };
+            let reason = if key.ends_with('/') || !is_candidate_name(name) {
+                Some(SkipReason::NotLog)
+            } else {
+                layout::judge(&parts, true, &self.prune)
+            };
+            match reason {
+                Some(reason) => items.push(Listed::Skipped {
+                    location: location.to_string(),
+                    reason,
+                }),
+                None => keys.push_back(ObjectRef { location, size }),
+            }
+        }
+        items
+    }
+
+    fn fetch(&self, object: ObjectRef) -> Task {
+        if let (Some(dir), Some(size), Location::S3 { key, .. }) =
+            (&self.sync_dir, object.size, &object.location)
+            && let Some(path) = crate::sync::key_to_path(dir, key)
+            && std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == size)
+        {
+            return Box::pin(async move { Done::Present { object } });
+        }
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        Box::pin(async move {
+            let Location::S3 { key, .. } = &object.location else {
+                return Done::Got {
+                    object,
+                    result: Err("not an S3 object".into()),
+                };
+            };
+            let result = fetch_object(&client, &bucket, key).await;
+            Done::Got { object, result }
+        })
+    }
+
+    fn on_got(&self, object: ObjectRef, result: Result<Vec<u8>, String>) -> Listed {
+        match result {
+            Ok(bytes) => Listed::Fetched(RawObject {
+                location: object.location,
+                bytes,
+            }),
+            Err(why) => {
+                Listed::Problem(Problem::new(object.location.to_string(), Stage::Fetch, why))
+            }
+        }
+    }
+}
+
+async fn next_page(prefix: String, flat: bool, attempt: u32, mut pages: Box<Pages>) -> Done {
+    let page = pages.next().await.map(|r| r.map_err(|e| describe(&e)));
+    Done::Page {
+        prefix,
+        flat,
+        attempt,
+        pages,
+        page,
+    }
+}
+
+/// A day folder `.../AWSLogs/[o-x/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD`: listed flat.
+fn is_day_folder(parts: &[&str]) -> bool {
+    let Some(logs) = parts.iter().rposition(|p| *p == "AWSLogs") else {
+        return false;
+    };
+    let rest = &parts[logs + 1..];
+    let rest = if rest.first().is_some_and(|p| p.starts_with("o-")) {
+        &rest[1..]
+    } else {
+        rest
+    };
+    rest.len() == 6
+        && layout::is_account_id(rest[0])
+        && rest[1] == "CloudTrail"
+        && rest[3..]
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// GetObject with the body read whole; a body that breaks off is fetched again.
+async fn fetch_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+    let mut last = String::new();
+    for attempt in 0..BODY_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+        }
+        let out = match client.get_object().bucket(bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) => return Err(describe(&e)),
+        };
+        match out.body.collect().await {
+            Ok(data) => return Ok(data.to_vec()),
+            Err(e) => last = format!("body broke off after {} attempts: {e}", attempt + 1),
+        }
+    }
+    Err(last)
+}
+
+/// One line for an SDK error: the S3 error code and message, or the transport failure.
+fn describe<E: std::error::Error + ProvideErrorMetadata + 'static>(e: &SdkError<E>) -> String {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    match (e.as_service_error(), status) {
+        (Some(service), Some(status)) => format!(
+            "HTTP {status} {}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or_default()
+        ),
+        _ => format!("{}", DisplayErrorContext(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_folders_are_recognised() {
+        let parts = |s: &str| {
+            s.split('/')
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        let yes = [
+            "AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/15/",
+            "p/AWSLogs/o-x/111111111111/CloudTrail/eu-west-1/2025/01/15",
+        ];
+        for s in yes {
+            let p = parts(s);
+            let p: Vec<&str> = p.iter().map(String::as_str).collect();
+            assert!(is_day_folder(&p), "{s}");
+        }
+        let no = [
+            "AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/",
+            "AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2025/01/15",
+            "x/y",
+        ];
+        for s in no {
+            let p = parts(s);
+            let p: Vec<&str> = p.iter().map(String::as_str).collect();
+            assert!(!is_day_folder(&p), "{s}");
+        }
+    }
+}

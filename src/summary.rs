@@ -1,0 +1,198 @@
+//! Counts of what the run did, the one-line summary, and the per-object manifest.
+//!
+//! Every object the run listed ends in exactly one count: read, skipped (by reason) or failed.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::problems::SkipReason;
+use crate::report;
+
+/// What the run saw and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Objects decoded.
+    pub read: u64,
+    /// Objects that could not be fetched or decoded.
+    pub failed: u64,
+    /// Objects left out on purpose, by reason (index of [`SkipReason::ALL`]).
+    pub skipped: [u64; SkipReason::ALL.len()],
+    /// Folders or prefixes not listed at all (outside the filters, digests, ...).
+    pub pruned: u64,
+    /// Pruned folders by reason (index of [`SkipReason::ALL`]).
+    pub pruned_by: [u64; SkipReason::ALL.len()],
+    /// Prefixes or directories that could not be listed.
+    pub listing_problems: u64,
+    /// Bytes of objects read, as stored.
+    pub bytes: u64,
+    /// Records seen in the objects read.
+    pub records: u64,
+    /// Records that could not be used.
+    pub record_problems: u64,
+    /// Auth rows after de-duplication.
+    pub auth: u64,
+    /// Deletion rows after de-duplication.
+    pub deletions: u64,
+    /// Rows without a `sub`.
+    pub without_sub: u64,
+    /// Rows dropped as repeats of an event id.
+    pub duplicates: u64,
+    /// Rows written to the event reports.
+    pub rows_written: u64,
+}
+
+impl Tally {
+    /// Counts one skipped object.
+    pub fn skip(&mut self, reason: SkipReason) {
+        if let Some(i) = SkipReason::ALL.iter().position(|r| *r == reason) {
+            self.skipped[i] += 1;
+        }
+    }
+
+    /// Counts one folder or prefix that was not listed.
+    pub fn prune(&mut self, reason: SkipReason) {
+        self.pruned += 1;
+        if let Some(i) = SkipReason::ALL.iter().position(|r| *r == reason) {
+            self.pruned_by[i] += 1;
+        }
+    }
+
+    /// Adds another worker's counts.
+    pub fn add(&mut self, o: &Tally) {
+        self.read += o.read;
+        self.failed += o.failed;
+        for (a, b) in self.skipped.iter_mut().zip(o.skipped) {
+            *a += b;
+        }
+        self.pruned += o.pruned;
+        for (a, b) in self.pruned_by.iter_mut().zip(o.pruned_by) {
+            *a += b;
+        }
+        self.listing_problems += o.listing_problems;
+        self.bytes += o.bytes;
+        self.records += o.records;
+        self.record_problems += o.record_problems;
+        self.auth += o.auth;
+        self.deletions += o.deletions;
+        self.without_sub += o.without_sub;
+        self.duplicates += o.duplicates;
+        self.rows_written += o.rows_written;
+    }
+
+    /// Objects skipped for any reason.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.iter().sum()
+    }
+}
+
+/// The end-of-run summary.
+pub struct Summary {
+    /// The counts.
+    pub tally: Tally,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    /// One line for stderr.
+    pub fn line(&self, out_dir: &Path) -> String {
+        let t = &self.tally;
+        let listed = t.read + t.failed + t.skipped_total();
+        let mut s = format!(
+            "trailsift: {listed} objects: {} read, {} skipped",
+            t.read,
+            t.skipped_total()
+        );
+        let reasons = by_reason(&t.skipped);
+        if !reasons.is_empty() {
+            let _ = write!(s, " ({reasons})");
+        }
+        let _ = write!(s, ", {} failed", t.failed);
+        if t.listing_problems > 0 {
+            let _ = write!(s, ", {} unlistable prefixes", t.listing_problems);
+        }
+        if t.pruned > 0 {
+            let _ = write!(
+                s,
+                "; {} folders not listed ({})",
+                t.pruned,
+                by_reason(&t.pruned_by)
+            );
+        }
+        let _ = write!(
+            s,
+            "; {} records ({} bad); {} auth events, {} deletions ({} without sub); \
+             {} duplicates dropped; {} rows written to {}; {:.2} s",
+            t.records,
+            t.record_problems,
+            t.auth,
+            t.deletions,
+            t.without_sub,
+            t.duplicates,
+            t.rows_written,
+            out_dir.display(),
+            self.elapsed.as_secs_f64()
+        );
+        s
+    }
+}
+
+/// `2 digest, 1 outside-window`: the non-zero counts by reason.
+pub fn by_reason(counts: &[u64; SkipReason::ALL.len()]) -> String {
+    let parts: Vec<String> = SkipReason::ALL
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| format!("{n} {}", r.as_str()))
+        .collect();
+    parts.join(", ")
+}
+
+/// One line of the `--manifest` file.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ManifestLine {
+    /// Local path, `s3://bucket/key`, or a pruned prefix.
+    pub object: String,
+    /// Size in bytes, when known.
+    pub size: Option<u64>,
+    /// Records read.
+    pub records: Option<u64>,
+    /// Rows matched (before de-duplication).
+    pub matched: Option<u64>,
+    /// `read`, `skipped:<reason>`, `failed:<stage>` or `pruned:<reason>`.
+    pub status: String,
+}
+
+impl ManifestLine {
+    /// A line with no record counts.
+    pub fn new(object: String, size: Option<u64>, status: String) -> ManifestLine {
+        ManifestLine {
+            object,
+            size,
+            records: None,
+            matched: None,
+            status,
+        }
+    }
+}
+
+/// Writes the manifest CSV atomically.
+pub fn write_manifest(path: &Path, lines: &[ManifestLine]) -> Result<()> {
+    let header = ["object", "size", "records", "matched", "status"];
+    let num = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+    report::write_csv(path, false, &header, |out| {
+        for l in lines {
+            out.row(&[
+                &l.object,
+                &num(l.size),
+                &num(l.records),
+                &num(l.matched),
+                &l.status,
+            ])?;
+        }
+        Ok(())
+    })
+}

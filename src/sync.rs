@@ -1,0 +1,163 @@
+//! `trailsift sync`: copy just the trail objects a window needs from S3 into a directory.
+//!
+//! Uses the same trail-aware listing and filters as the report, writes each object under its
+//! key (atomically: a temporary name, then a rename, so an interrupted copy is never taken for
+//! a finished one), and skips objects already present with the same size. Keys become paths
+//! safely: a key that could leave the directory is reported, never written.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tokio::sync::mpsc;
+
+use crate::fetch::RawObject;
+use crate::options::Options;
+use crate::problems::{EXIT_OK, EXIT_PROBLEMS, Problem, Stage};
+use crate::progress::Progress;
+use crate::report::write_atomic;
+use crate::run::drive;
+use crate::source::s3::S3Session;
+use crate::source::{Listed, Location};
+use crate::summary::{Tally, by_reason};
+
+/// Copies the wanted objects of the S3 source into `dir`. Returns the exit status.
+pub fn run_sync(opts: &Options, dir: &Path) -> Result<i32> {
+    let started = Instant::now();
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let s3 = S3Session::connect_if_needed(opts, Some(dir))?;
+    let progress = Progress::new(opts.progress);
+    let cancel = AtomicBool::new(false);
+    let (tally, problems) = drive(opts, s3.as_ref(), &progress, &cancel, |rx| {
+        copy_all(rx, dir, &progress)
+    })?;
+    progress.finish();
+    if !opts.quiet {
+        eprintln!(
+            "trailsift: sync: {} objects copied ({} bytes), {} skipped ({}), {} failed; {} prefixes pruned; {:.2} s",
+            tally.read,
+            tally.bytes,
+            tally.skipped_total(),
+            by_reason(&tally.skipped),
+            tally.failed + tally.listing_problems,
+            tally.pruned,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(if problems == 0 {
+        EXIT_OK
+    } else {
+        EXIT_PROBLEMS
+    })
+}
+
+fn copy_all(mut rx: mpsc::Receiver<Listed>, dir: &Path, progress: &Progress) -> (Tally, u64) {
+    let mut tally = Tally::default();
+    let mut problems = 0;
+    let mut report = |p: Problem, tally: &mut Tally| {
+        progress.warn(&p.to_string());
+        problems += 1;
+        if p.stage == Stage::List {
+            tally.listing_problems += 1;
+        } else {
+            tally.failed += 1;
+        }
+    };
+    while let Some(item) = rx.blocking_recv() {
+        match item {
+            Listed::Fetched(raw) => match write_object(dir, &raw) {
+                Ok(()) => {
+                    tally.read += 1;
+                    tally.bytes += raw.bytes.len() as u64;
+                    progress.done(raw.bytes.len() as u64, tally.bytes);
+                }
+                Err(p) => report(p, &mut tally),
+            },
+            Listed::Skipped { reason, .. } => {
+                tally.skip(reason);
+                progress.done(0, tally.bytes);
+            }
+            Listed::Pruned { reason, .. } => tally.prune(reason),
+            Listed::Problem(p) => report(p, &mut tally),
+            Listed::Object(o) => {
+                let p = Problem::new(
+                    o.location.to_string(),
+                    Stage::Fetch,
+                    "sync copies from S3 only",
+                );
+                report(p, &mut tally);
+            }
+        }
+    }
+    (tally, problems)
+}
+
+fn write_object(dir: &Path, raw: &RawObject) -> Result<(), Problem> {
+    let name = raw.location.to_string();
+    let Location::S3 { key, .. } = &raw.location else {
+        return Err(Problem::new(name, Stage::Write, "not an S3 object"));
+    };
+    let Some(path) = key_to_path(dir, key) else {
+        return Err(Problem::new(
+            name,
+            Stage::Write,
+            "key is not a safe relative path; not written",
+        ));
+    };
+    let write = || -> Result<()> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        write_atomic(&path, |f| Ok(std::io::Write::write_all(f, &raw.bytes)?))
+    };
+    write().map_err(|e| Problem::new(name, Stage::Write, format!("{e:#}")))
+}
+
+/// The local path for `key` under `dir`, or None when the key could leave `dir` (`..`, `.`,
+/// empty components from `//` or a leading `/`, NUL) or has a component too long to be a name.
+pub fn key_to_path(dir: &Path, key: &str) -> Option<PathBuf> {
+    let mut path = dir.to_path_buf();
+    for part in key.split('/') {
+        let bad = part.is_empty()
+            || part == "."
+            || part == ".."
+            || part.contains('\0')
+            || part.len() > 255;
+        if bad {
+            return None;
+        }
+        path.push(part);
+    }
+    Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_never_leave_the_directory() {
+        let d = Path::new("/sync");
+        assert_eq!(
+            key_to_path(d, "AWSLogs/1/CloudTrail/r/2025/01/15/a.json.gz"),
+            Some(PathBuf::from(
+                "/sync/AWSLogs/1/CloudTrail/r/2025/01/15/a.json.gz"
+            ))
+        );
+        for bad in [
+            "../etc/passwd",
+            "a/../../b",
+            "/abs/path",
+            "a//b",
+            "a/./b",
+            "dir/",
+            "",
+            "a\0b",
+        ] {
+            assert_eq!(key_to_path(d, bad), None, "{bad:?}");
+        }
+        assert_eq!(key_to_path(d, &"x".repeat(300)), None);
+    }
+}

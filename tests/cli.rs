@@ -1,0 +1,8 @@
+//! Integration tests: the built `trailsift` binary against the committed fixtures (local) and
+//! a real S3-compatible server on loopback (s3; started by `scripts/test`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod local;
+mod s3;
+mod util;
