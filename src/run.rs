@@ -33,10 +33,7 @@ use crate::summary::{ManifestLine, Summary, Tally};
 pub fn run(opts: &Options) -> Result<i32> {
     check_sources(opts)?;
     match &opts.mode {
-        Mode::Cognito => {
-            report::check_out_dir(&opts.report.out_dir)?;
-            run_cognito(opts)
-        }
+        Mode::Cognito => run_cognito(opts),
         Mode::Sync { dir } => crate::sync::run_sync(opts, dir),
     }
 }
@@ -82,6 +79,7 @@ impl Acc {
     }
 }
 
+/// Checks the buckets and the output directory (fatal errors, before any work), then runs.
 fn run_cognito(opts: &Options) -> Result<i32> {
     let started = Instant::now();
     let progress = Progress::new(opts.progress);
@@ -94,6 +92,7 @@ fn run_cognito(opts: &Options) -> Result<i32> {
         bytes_done: AtomicU64::new(0),
     };
     let s3 = S3Session::connect_if_needed(opts, None)?;
+    report::check_out_dir(&opts.report.out_dir)?;
     let acc = drive(opts, s3.as_ref(), &progress, &cancel, |rx| {
         consume(rx, &ctx)
     })?;
