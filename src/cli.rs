@@ -61,6 +61,12 @@ pub struct CognitoArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// Parse every object. By default an object a trail delivered (in a day folder, named
+    /// ..._CloudTrail_...json.gz) that never mentions cognito-idp.amazonaws.com is only
+    /// checked for gzip integrity and JSON framing, which is several times faster.
+    #[arg(long)]
+    pub full_parse: bool,
+
     /// Write one line per object (location, size, records, matched, status) to FILE.
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,

@@ -6,8 +6,8 @@
 //! time or account (that is `filter.rs`).
 
 use jiff::Timestamp;
-use simd_json::BorrowedValue;
 use simd_json::prelude::*;
+use simd_json::tape::Value;
 
 use crate::timefmt::parse_event_time;
 
@@ -98,7 +98,7 @@ pub struct Row {
 
 /// Turns a record into a row: `None` for records that are not Cognito sign-ins or deletions,
 /// `Some(Err(reason))` for a Cognito sign-in or deletion that cannot be used (no valid time).
-pub fn extract(record: &BorrowedValue<'_>) -> Option<Result<Row, String>> {
+pub fn extract(record: Value<'_, '_>) -> Option<Result<Row, String>> {
     if str_at(record, &["eventSource"]) != Some(USER_POOL_SOURCE) {
         return None;
     }
@@ -113,7 +113,7 @@ pub fn extract(record: &BorrowedValue<'_>) -> Option<Result<Row, String>> {
     Some(build_row(record, kind, event_name))
 }
 
-fn build_row(record: &BorrowedValue<'_>, kind: Kind, event_name: &str) -> Result<Row, String> {
+fn build_row(record: Value<'_, '_>, kind: Kind, event_name: &str) -> Result<Row, String> {
     let time = match record.get("eventTime") {
         None => return Err(format!("{event_name} event has no eventTime")),
         Some(v) => v
@@ -153,8 +153,18 @@ fn build_row(record: &BorrowedValue<'_>, kind: Kind, event_name: &str) -> Result
 }
 
 /// A value's text for an error message, cut short.
-fn short(v: &BorrowedValue<'_>) -> String {
-    let s = v.encode();
+fn short(v: Value<'_, '_>) -> String {
+    let s = if let Some(s) = v.as_str() {
+        format!("{s:?}")
+    } else if let Some(n) = v.as_i64() {
+        n.to_string()
+    } else if let Some(n) = v.as_u64() {
+        n.to_string()
+    } else if let Some(n) = v.as_f64() {
+        n.to_string()
+    } else {
+        format!("of type {:?}", v.value_type())
+    };
     if s.len() > 40 {
         format!("{}...", &s[..s.floor_char_boundary(40)])
     } else {
@@ -163,18 +173,19 @@ fn short(v: &BorrowedValue<'_>) -> String {
 }
 
 /// The string at `path` in nested objects.
-fn str_at<'v>(v: &'v BorrowedValue<'_>, path: &[&str]) -> Option<&'v str> {
+fn str_at<'i>(v: Value<'_, 'i>, path: &[&str]) -> Option<&'i str> {
     let mut cur = v;
     for key in path {
         cur = cur.get(*key)?;
     }
-    cur.as_str()
+    cur.into_string()
 }
 
 /// A string, or the first string of an array (managed-login request values are arrays).
-fn first_str<'v>(v: Option<&'v BorrowedValue<'_>>) -> Option<&'v str> {
+fn first_str<'i>(v: Option<Value<'_, 'i>>) -> Option<&'i str> {
     let v = v?;
-    v.as_str().or_else(|| v.as_array()?.first()?.as_str())
+    v.into_string()
+        .or_else(|| v.as_array()?.get(0)?.into_string())
 }
 
 /// A non-redacted, non-empty string.
@@ -193,15 +204,15 @@ struct Request {
 }
 
 impl Request {
-    fn from_record(record: &BorrowedValue<'_>) -> Request {
+    fn from_record(record: Value<'_, '_>) -> Request {
         let mut req = Request::default();
         match record.get("requestParameters") {
             Some(p) if p.is_object() => req.fill_from_api(p),
             Some(p) => {
                 if let Some(text) = p.as_str() {
                     let mut buf = text.as_bytes().to_vec();
-                    if let Ok(inner) = simd_json::to_borrowed_value(&mut buf) {
-                        req.fill_from_api(&inner);
+                    if let Ok(inner) = simd_json::to_tape(&mut buf) {
+                        req.fill_from_api(inner.as_value());
                     }
                 }
             }
@@ -216,10 +227,10 @@ impl Request {
         req
     }
 
-    fn fill_from_api(&mut self, p: &BorrowedValue<'_>) {
+    fn fill_from_api(&mut self, p: Value<'_, '_>) {
         let get = |keys: &[&str]| {
             keys.iter()
-                .find_map(|k| visible(p.get(*k).and_then(|v| v.as_str())))
+                .find_map(|k| visible(p.get(*k).and_then(|v| v.into_string())))
         };
         let set = |field: &mut String, value: Option<&str>| {
             if field.is_empty()
@@ -240,7 +251,7 @@ impl Request {
         );
     }
 
-    fn fill_from_managed_login(&mut self, p: &BorrowedValue<'_>) {
+    fn fill_from_managed_login(&mut self, p: Value<'_, '_>) {
         let get = |k: &str| visible(first_str(p.get(k))).map(str::to_string);
         if self.client_id.is_empty() {
             self.client_id = get("client_id").unwrap_or_default();
@@ -256,7 +267,7 @@ impl Request {
 
 /// `additionalEventData.sub` (API calls) or `additionalEventData.requestParameters.sub[0]`
 /// (managed login). Redacted or non-string values count as no sub.
-fn user_sub(extra: Option<&BorrowedValue<'_>>) -> String {
+fn user_sub(extra: Option<Value<'_, '_>>) -> String {
     let Some(extra) = extra else {
         return String::new();
     };
@@ -267,7 +278,7 @@ fn user_sub(extra: Option<&BorrowedValue<'_>>) -> String {
 
 /// From `requestParameters.userPoolId`, `additionalEventData.userPoolId`, or a `resources[]`
 /// entry of type `AWS::Cognito::UserPool` (the last part of its ARN).
-fn user_pool_id(record: &BorrowedValue<'_>, from_request: &str) -> String {
+fn user_pool_id(record: Value<'_, '_>, from_request: &str) -> String {
     if !from_request.is_empty() {
         return from_request.to_string();
     }
@@ -276,9 +287,9 @@ fn user_pool_id(record: &BorrowedValue<'_>, from_request: &str) -> String {
     }
     let resources = record.get("resources").and_then(|r| r.as_array());
     resources
-        .into_iter()
-        .flatten()
-        .filter(|r| str_at(r, &["type"]) == Some("AWS::Cognito::UserPool"))
+        .iter()
+        .flat_map(|a| a.iter())
+        .filter(|r| str_at(*r, &["type"]) == Some("AWS::Cognito::UserPool"))
         .find_map(|r| str_at(r, &["ARN"]).or_else(|| str_at(r, &["arn"])))
         .and_then(|arn| arn.rsplit('/').next())
         .unwrap_or_default()
@@ -286,15 +297,15 @@ fn user_pool_id(record: &BorrowedValue<'_>, from_request: &str) -> String {
 }
 
 /// `errorCode` as text; absent, `null` and `""` are all empty.
-fn error_code(record: &BorrowedValue<'_>) -> String {
+fn error_code(record: Value<'_, '_>) -> String {
     match record.get("errorCode") {
-        Some(v) if v.is_null() => String::new(),
-        Some(v) => v.as_str().map_or_else(|| v.encode(), str::to_string),
+        Some(v) if v.as_null().is_some() => String::new(),
+        Some(v) => v.as_str().map_or_else(|| short(v), str::to_string),
         None => String::new(),
     }
 }
 
-fn outcome(record: &BorrowedValue<'_>) -> Outcome {
+fn outcome(record: Value<'_, '_>) -> Outcome {
     if !error_code(record).is_empty() {
         return Outcome::Failure;
     }
@@ -316,7 +327,7 @@ fn outcome(record: &BorrowedValue<'_>) -> Outcome {
 
 /// Who called an admin operation: the ARN, and for assumed roles the role (session issuer)
 /// first, since it says more than the session ARN.
-fn caller(record: &BorrowedValue<'_>) -> String {
+fn caller(record: Value<'_, '_>) -> String {
     let Some(id) = record.get("userIdentity") else {
         return String::new();
     };

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod extract;
 pub mod fetch;
 pub mod filter;
+pub mod inflate;
 pub mod options;
 pub mod problems;
 pub mod progress;

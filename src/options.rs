@@ -50,6 +50,8 @@ pub struct Options {
     pub progress: bool,
     /// The first per-object problem is fatal.
     pub strict: bool,
+    /// Parse every object, even trail objects that never mention Cognito.
+    pub full_parse: bool,
 }
 
 impl Default for Options {
@@ -65,6 +67,7 @@ impl Default for Options {
             quiet: true,
             progress: false,
             strict: false,
+            full_parse: false,
         }
     }
 }
@@ -175,6 +178,7 @@ fn cognito_from_args(a: CognitoArgs) -> Result<Options> {
         quiet,
         progress,
         strict: a.strict,
+        full_parse: a.full_parse,
     })
 }
 
@@ -198,6 +202,7 @@ fn sync_from_args(a: SyncArgs) -> Result<Options> {
         quiet,
         progress,
         strict: false,
+        full_parse: false,
     })
 }
 

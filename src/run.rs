@@ -16,7 +16,7 @@ use anyhow::{Result, bail};
 use rayon::prelude::*;
 use tokio::sync::mpsc;
 
-use crate::decode::{self, Decoded, Scratch};
+use crate::decode::{self, Decoded, Parse, Scratch};
 use crate::extract::{self, Kind, Row};
 use crate::fetch::{self, RawObject};
 use crate::filter::Filter;
@@ -252,33 +252,54 @@ fn object_failed(problem: Problem, size: Option<u64>, ctx: &Ctx<'_>, acc: &mut A
 }
 
 fn read_object(raw: RawObject, ctx: &Ctx<'_>, acc: &mut Acc) {
-    let RawObject {
-        location,
-        mut bytes,
-    } = raw;
+    let RawObject { location, bytes } = raw;
+    let parse = if ctx.opts.full_parse || !location.is_trail_object() {
+        Parse::All
+    } else {
+        Parse::Mentioning
+    };
     let name = location.to_string();
     let size = bytes.len() as u64;
     let total = ctx.bytes_done.fetch_add(size, Ordering::Relaxed) + size;
     let mut matched = 0u64;
     let mut record_problems = Vec::new();
     let Acc { rows, scratch, .. } = acc;
-    let decoded = decode::decode(&mut bytes, &ctx.opts.limits, scratch, &mut |index, item| {
-        let found = match item {
-            Ok(record) => extract::extract(record),
-            Err(why) => Some(Err(why)),
-        };
-        match found {
-            None => {}
-            Some(Ok(row)) if ctx.filter.matches(&row) => {
-                matched += 1;
-                rows.push(row);
+    let decoded = decode::decode(
+        &bytes,
+        &ctx.opts.limits,
+        parse,
+        scratch,
+        &mut |index, item| {
+            let found = match item {
+                Ok(record) => extract::extract(record),
+                Err(why) => Some(Err(why)),
+            };
+            match found {
+                None => {}
+                Some(Ok(row)) if ctx.filter.matches(&row) => {
+                    matched += 1;
+                    rows.push(row);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(why)) => record_problems.push(Problem::record(name.as_str(), index, why)),
             }
-            Some(Ok(_)) => {}
-            Some(Err(why)) => record_problems.push(Problem::record(name.as_str(), index, why)),
-        }
-    });
+        },
+    );
     match decoded {
         Ok(Decoded::Digest) => skipped(name, Some(size), SkipReason::Digest, ctx, acc),
+        Ok(Decoded::NoMention) => {
+            acc.tally.read += 1;
+            acc.tally.unparsed += 1;
+            acc.tally.bytes += size;
+            ctx.progress.done(size, total);
+            if ctx.opts.report.manifest.is_some() {
+                let line = ManifestLine {
+                    matched: Some(0),
+                    ..ManifestLine::new(name, Some(size), "read:no-cognito-mention".into())
+                };
+                acc.manifest.push(line);
+            }
+        }
         Ok(Decoded::Records(n)) => {
             acc.tally.read += 1;
             acc.tally.bytes += size;

@@ -28,8 +28,10 @@ pub struct Tally {
     pub listing_problems: u64,
     /// Bytes of objects read, as stored.
     pub bytes: u64,
-    /// Records seen in the objects read.
+    /// Records seen in the objects parsed.
     pub records: u64,
+    /// Trail objects read but not parsed: they never mention Cognito.
+    pub unparsed: u64,
     /// Records that could not be used.
     pub record_problems: u64,
     /// Auth rows after de-duplication.
@@ -74,6 +76,7 @@ impl Tally {
         self.listing_problems += o.listing_problems;
         self.bytes += o.bytes;
         self.records += o.records;
+        self.unparsed += o.unparsed;
         self.record_problems += o.record_problems;
         self.auth += o.auth;
         self.deletions += o.deletions;
@@ -124,10 +127,13 @@ impl Summary {
         }
         let _ = write!(
             s,
-            "; {} records ({} bad); {} auth events, {} deletions ({} without sub); \
+            "; {} records ({} bad) in {} objects parsed, {} trail objects without a Cognito \
+             mention not parsed; {} auth events, {} deletions ({} without sub); \
              {} duplicates dropped; {} rows written to {}; {:.2} s",
             t.records,
             t.record_problems,
+            t.read - t.unparsed,
+            t.unparsed,
             t.auth,
             t.deletions,
             t.without_sub,

@@ -4,8 +4,8 @@ use super::*;
 
 fn row(json: &str) -> Option<Result<Row, String>> {
     let mut buf = json.as_bytes().to_vec();
-    let v = simd_json::to_borrowed_value(&mut buf).unwrap();
-    extract(&v)
+    let tape = simd_json::to_tape(&mut buf).unwrap();
+    extract(tape.as_value())
 }
 
 fn ok(json: &str) -> Row {

@@ -146,6 +146,37 @@ fn judge_trail_dirs(dirs: &[&str], prune: &Prune) -> Result<bool, SkipReason> {
     Ok(day.is_some() && dirs.len() == 6)
 }
 
+/// A day folder `.../AWSLogs/[o-x/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD` (S3 lists it flat).
+pub fn is_day_folder(parts: &[&str]) -> bool {
+    let Some(logs) = parts.iter().rposition(|p| *p == "AWSLogs") else {
+        return false;
+    };
+    let rest = &parts[logs + 1..];
+    let rest = if rest.first().is_some_and(|p| p.starts_with("o-")) {
+        &rest[1..]
+    } else {
+        rest
+    };
+    rest.len() == 6
+        && is_account_id(rest[0])
+        && rest[1] == "CloudTrail"
+        && rest[3..]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// An object CloudTrail itself delivered: in a day folder, named `..._CloudTrail_..json.gz`.
+/// Such objects are gzip-protected and machine-written, so they are pre-scanned (see
+/// `decode::Parse::Mentioning`); anything else is parsed in full.
+pub fn is_trail_object(parts: &[&str]) -> bool {
+    match parts.split_last() {
+        Some((name, dirs)) => {
+            is_day_folder(dirs) && name.contains("_CloudTrail_") && name.ends_with(".json.gz")
+        }
+        None => false,
+    }
+}
+
 /// A 12-digit AWS account id.
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
@@ -262,6 +293,28 @@ mod tests {
         let n = name("20250115T1004Z");
         v.push(&n);
         assert_eq!(judge(&v, true, &p), Some(SkipReason::OutsideWindow));
+    }
+
+    #[test]
+    fn day_folders_and_trail_objects_are_recognised() {
+        let day = "p/AWSLogs/o-x/111111111111/CloudTrail/eu-west-1/2025/01/15";
+        assert!(is_day_folder(&parts(day)));
+        assert!(is_day_folder(&parts(
+            "AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/15/"
+        )));
+        for no in [
+            "AWSLogs/111111111111/CloudTrail/us-east-1/2025/01",
+            "AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2025/01/15",
+            "x/y",
+        ] {
+            assert!(!is_day_folder(&parts(no)), "{no}");
+        }
+        let obj = format!("{day}/111111111111_CloudTrail_eu-west-1_20250115T1005Z_abc.json.gz");
+        assert!(is_trail_object(&parts(&obj)));
+        assert!(!is_trail_object(&parts(&format!("{day}/export.json"))));
+        assert!(!is_trail_object(&parts(
+            "elsewhere/111111111111_CloudTrail_eu-west-1_20250115T1005Z_abc.json.gz"
+        )));
     }
 
     #[test]

@@ -77,6 +77,27 @@ impl fmt::Display for Location {
     }
 }
 
+impl Location {
+    /// Whether CloudTrail itself delivered this object (see [`layout::is_trail_object`]).
+    pub fn is_trail_object(&self) -> bool {
+        match self {
+            Location::Local(p) => {
+                let parts: Vec<String> = p
+                    .components()
+                    .filter_map(|c| match c {
+                        std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+                        _ => None,
+                    })
+                    .collect();
+                layout::is_trail_object(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+            }
+            Location::S3 { key, .. } => {
+                layout::is_trail_object(&key.split('/').collect::<Vec<_>>())
+            }
+        }
+    }
+}
+
 /// One object to read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectRef {

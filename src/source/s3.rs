@@ -327,7 +327,7 @@ impl Walker {
 
     fn start_listing(&self, prefix: String, attempt: u32) -> Task {
         let parts: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
-        let flat = is_day_folder(&parts) && prefix.ends_with('/');
+        let flat = layout::is_day_folder(&parts) && prefix.ends_with('/');
         let mut req = self
             .client
             .list_objects_v2()
@@ -453,25 +453,6 @@ async fn next_page(prefix: String, flat: bool, attempt: u32, mut pages: Box<Page
     }
 }
 
-/// A day folder `.../AWSLogs/[o-x/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD`: listed flat.
-fn is_day_folder(parts: &[&str]) -> bool {
-    let Some(logs) = parts.iter().rposition(|p| *p == "AWSLogs") else {
-        return false;
-    };
-    let rest = &parts[logs + 1..];
-    let rest = if rest.first().is_some_and(|p| p.starts_with("o-")) {
-        &rest[1..]
-    } else {
-        rest
-    };
-    rest.len() == 6
-        && layout::is_account_id(rest[0])
-        && rest[1] == "CloudTrail"
-        && rest[3..]
-            .iter()
-            .all(|p| p.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// GetObject with the body read whole; a body that breaks off is fetched again.
 async fn fetch_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
     let mut last = String::new();
@@ -501,39 +482,5 @@ fn describe<E: std::error::Error + ProvideErrorMetadata + 'static>(e: &SdkError<
             service.message().unwrap_or_default()
         ),
         _ => format!("{}", DisplayErrorContext(e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn day_folders_are_recognised() {
-        let parts = |s: &str| {
-            s.split('/')
-                .filter(|p| !p.is_empty())
-                .map(String::from)
-                .collect::<Vec<_>>()
-        };
-        let yes = [
-            "AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/15/",
-            "p/AWSLogs/o-x/111111111111/CloudTrail/eu-west-1/2025/01/15",
-        ];
-        for s in yes {
-            let p = parts(s);
-            let p: Vec<&str> = p.iter().map(String::as_str).collect();
-            assert!(is_day_folder(&p), "{s}");
-        }
-        let no = [
-            "AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/",
-            "AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2025/01/15",
-            "x/y",
-        ];
-        for s in no {
-            let p = parts(s);
-            let p: Vec<&str> = p.iter().map(String::as_str).collect();
-            assert!(!is_day_folder(&p), "{s}");
-        }
     }
 }
