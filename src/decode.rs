@@ -594,4 +594,43 @@ mod tests {
             (Decoded::Records(0), vec![])
         );
     }
+
+    #[test]
+    fn objects_without_a_cognito_mention_are_only_checked_for_framing() {
+        let run = |bytes: &[u8]| {
+            let limits = Limits {
+                max_decompressed_bytes: 1 << 20,
+            };
+            let mut n = 0;
+            let r = decode(
+                bytes,
+                &limits,
+                Parse::Mentioning,
+                &mut Scratch::default(),
+                &mut |_, _| n += 1,
+            );
+            (r, n)
+        };
+        let plain = br#"{"Records":[{"eventSource":"ec2.amazonaws.com"},{"eventSource":"s3.amazonaws.com"}]}"#;
+        assert_eq!(run(plain), (Ok(Decoded::NoMention), 0));
+        assert_eq!(run(&gzip(plain)), (Ok(Decoded::NoMention), 0));
+        let cognito =
+            br#"{"Records":[{"eventSource":"cognito-idp.amazonaws.com"},{"eventSource":"s3"}]}"#;
+        assert_eq!(run(cognito), (Ok(Decoded::Records(2)), 2));
+        let digest = br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#;
+        assert_eq!(run(digest).0, Ok(Decoded::Digest));
+        for (bad, text) in [
+            (&b"  "[..], "empty"),
+            (b"this is not JSON}", "not JSON"),
+            (br#"{"Records":[{"eventSource":"ec2"#, "cut off"),
+        ] {
+            let err = run(bad).0.unwrap_err();
+            assert_eq!(err.stage, Stage::Parse);
+            assert!(err.message.contains(text), "{text}: {}", err.message);
+        }
+        // Malformed inside but well framed: only a full parse finds it.
+        let inside = br#"{"Records":[{"a":1} {"b":2}]}"#;
+        assert_eq!(run(inside).0, Ok(Decoded::NoMention));
+        assert!(items(inside, 1000).is_err());
+    }
 }

@@ -680,3 +680,54 @@ fn help_documents_the_exit_status() {
     );
     assert!(help.contains("--trail-region") && help.contains("--region"));
 }
+
+#[test]
+fn trail_objects_without_cognito_are_prescanned_unless_full_parse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp
+        .path()
+        .join("AWSLogs/555555555555/CloudTrail/eu-west-1/2025/01/15");
+    fs::create_dir_all(&day).unwrap();
+    let gz = |text: &[u8]| {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text).unwrap();
+        e.finish().unwrap()
+    };
+    let name = |t: &str| {
+        day.join(format!(
+            "555555555555_CloudTrail_eu-west-1_20250115T{t}Z_x.json.gz"
+        ))
+    };
+    fs::write(
+        name("1000"),
+        gz(br#"{"Records":[{"eventSource":"ec2.amazonaws.com"} {"eventSource":"s3"}]}"#),
+    )
+    .unwrap();
+    fs::write(
+        name("1005"),
+        gz(br#"{"Records":[{"eventSource":"ec2.amazonaws.com","eventID":"x"}]}"#),
+    )
+    .unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let fast = cognito(&[root]);
+    assert_eq!(fast.code(), 0, "{}", fast.stderr());
+    assert!(
+        fast.stderr()
+            .contains("2 trail objects without a Cognito mention not parsed"),
+        "{}",
+        fast.stderr()
+    );
+    let full = cognito(&[root, "--full-parse"]);
+    assert_eq!(full.code(), 1, "{}", full.stderr());
+    let problems = full.records("problems.csv");
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0][0].ends_with("20250115T1000Z_x.json.gz"));
+    assert_eq!(problems[0][1], "parse");
+    assert!(
+        full.stderr()
+            .contains("1 records (0 bad) in 1 objects parsed, 0 trail objects"),
+        "{}",
+        full.stderr()
+    );
+}
