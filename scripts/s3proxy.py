@@ -35,6 +35,9 @@ Rules (--rule, repeatable), KIND:MATCH:COUNT[:ARG]:
            object) the connection is reset before anything is sent.
     stall  forward, send status line, headers and about half the body, then
            sleep ARG seconds (default 30) and close the connection.
+    gone   the first COUNT matching requests pass untouched; the next one makes
+           the whole proxy exit at once (the server disappears mid-run: every
+           later connection is refused).
 MATCH is a substring of the request's percent-decoded path+query ("" matches
 everything; it may itself contain ':'). COUNT is how many matching requests get
 the fault, or '*' for all of them forever. Rules are checked in order; the
@@ -87,7 +90,7 @@ class Rule:
             raise ValueError(f"bad rule {spec!r}: want KIND:MATCH:COUNT[:ARG]")
         self.spec = spec
         self.kind = parts[0].lower()
-        if self.kind not in ("500", "503", "403", "reset", "stall"):
+        if self.kind not in ("500", "503", "403", "reset", "stall", "gone"):
             raise ValueError(f"bad rule {spec!r}: unknown kind {parts[0]!r}")
         arg = None
         # An ARG is present if the last field is a number and the one before it
@@ -110,6 +113,12 @@ class Rule:
         """Whether this rule applies to `target`; consumes one use. Caller holds the lock."""
         if self.match not in target:
             return False
+        if self.kind == "gone":
+            # COUNT matching requests pass; the next one takes the whole server down.
+            if self.remaining is not None and self.remaining > 0:
+                self.remaining -= 1
+                return False
+            return True
         if self.remaining is None:
             return True
         if self.remaining > 0:
@@ -246,6 +255,9 @@ class Handler(BaseHTTPRequestHandler):
             rule = self.server.pick_fault(target)
             if rule is not None:
                 record["fault"] = rule.kind
+            if rule is not None and rule.kind == "gone":
+                self.server.log_request_line(record)
+                os._exit(0)
             if rule is not None and rule.kind in ("500", "503", "403"):
                 self.send_error_xml(int(rule.kind), record)
                 return

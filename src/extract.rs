@@ -99,6 +99,11 @@ pub struct Row {
 /// Turns a record into a row: `None` for records that are not Cognito sign-ins or deletions,
 /// `Some(Err(reason))` for a Cognito sign-in or deletion that cannot be used (no valid time).
 pub fn extract(record: Value<'_, '_>) -> Option<Result<Row, String>> {
+    if let Some(key) = repeated_key(record) {
+        return Some(Err(format!(
+            "the key {key} appears more than once in a Cognito record"
+        )));
+    }
     if str_at(record, &["eventSource"]) != Some(USER_POOL_SOURCE) {
         return None;
     }
@@ -111,6 +116,29 @@ pub fn extract(record: Value<'_, '_>) -> Option<Result<Row, String>> {
         return None;
     };
     Some(build_row(record, kind, event_name))
+}
+
+/// Keys whose repetition could hide an event or forge one (JSON leaves the winner undefined).
+const KEY_FIELDS: [&str; 4] = ["eventSource", "eventName", "eventTime", "eventID"];
+
+/// A key of [`KEY_FIELDS`] that appears twice in a record that names the Cognito source in
+/// any of its `eventSource` keys: such a record is reported, never silently resolved.
+fn repeated_key(record: Value<'_, '_>) -> Option<&'static str> {
+    let object = record.as_object()?;
+    let mut seen = [0u8; KEY_FIELDS.len()];
+    let mut repeated = None;
+    let mut cognito = false;
+    for (key, value) in object.iter() {
+        let Some(i) = KEY_FIELDS.iter().position(|k| *k == key) else {
+            continue;
+        };
+        seen[i] += 1;
+        if seen[i] > 1 {
+            repeated.get_or_insert(KEY_FIELDS[i]);
+        }
+        cognito |= i == 0 && value.into_string() == Some(USER_POOL_SOURCE);
+    }
+    repeated.filter(|_| cognito)
 }
 
 fn build_row(record: Value<'_, '_>, kind: Kind, event_name: &str) -> Result<Row, String> {

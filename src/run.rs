@@ -8,6 +8,7 @@
 //! time, event id, then every column) and de-duplicated by event id, so the reports do not
 //! depend on the number of threads.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -66,7 +67,13 @@ struct Acc {
     problems: Vec<Problem>,
     tally: Tally,
     manifest: Vec<ManifestLine>,
-    scratch: Scratch,
+}
+
+thread_local! {
+    /// Each worker thread's decode buffers. Thread-local rather than per accumulator: rayon
+    /// makes many accumulators, and buffers grown to the largest object must exist once per
+    /// thread, not once per accumulator, for memory to stay bounded.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 impl Acc {
@@ -263,28 +270,32 @@ fn read_object(raw: RawObject, ctx: &Ctx<'_>, acc: &mut Acc) {
     let total = ctx.bytes_done.fetch_add(size, Ordering::Relaxed) + size;
     let mut matched = 0u64;
     let mut record_problems = Vec::new();
-    let Acc { rows, scratch, .. } = acc;
-    let decoded = decode::decode(
-        &bytes,
-        &ctx.opts.limits,
-        parse,
-        scratch,
-        &mut |index, item| {
-            let found = match item {
-                Ok(record) => extract::extract(record),
-                Err(why) => Some(Err(why)),
-            };
-            match found {
-                None => {}
-                Some(Ok(row)) if ctx.filter.matches(&row) => {
-                    matched += 1;
-                    rows.push(row);
+    let rows = &mut acc.rows;
+    let decoded = SCRATCH.with_borrow_mut(|scratch| {
+        decode::decode(
+            &bytes,
+            &ctx.opts.limits,
+            parse,
+            scratch,
+            &mut |index, item| {
+                let found = match item {
+                    Ok(record) => extract::extract(record),
+                    Err(why) => Some(Err(why)),
+                };
+                match found {
+                    None => {}
+                    Some(Ok(row)) if ctx.filter.matches(&row) => {
+                        matched += 1;
+                        rows.push(row);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(why)) => {
+                        record_problems.push(Problem::record(name.as_str(), index, why))
+                    }
                 }
-                Some(Ok(_)) => {}
-                Some(Err(why)) => record_problems.push(Problem::record(name.as_str(), index, why)),
-            }
-        },
-    );
+            },
+        )
+    });
     match decoded {
         Ok(Decoded::Digest) => skipped(name, Some(size), SkipReason::Digest, ctx, acc),
         Ok(Decoded::NoMention) => {

@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod hostile;
 mod local;
+mod outputs;
+mod properties;
 mod s3;
 mod util;

@@ -260,3 +260,24 @@ fn common_columns_are_copied() {
     .replace(r#""recipientAccountId":"111111111111","#, "");
     assert_eq!(ok(&no_recipient).account_id, "222222222222");
 }
+
+#[test]
+fn repeated_key_fields_in_cognito_records_are_problems() {
+    let hidden = rec("InitiateAuth", "").replace(
+        r#""eventSource":"cognito-idp.amazonaws.com","#,
+        r#""eventSource":"s3.amazonaws.com","eventSource":"cognito-idp.amazonaws.com","#,
+    );
+    assert!(
+        row(&hidden)
+            .unwrap()
+            .unwrap_err()
+            .contains("eventSource appears more than once")
+    );
+    let two_names = rec("InitiateAuth", r#","eventName":"ListUsers""#);
+    assert!(row(&two_names).unwrap().unwrap_err().contains("eventName"));
+    let not_cognito = rec("InitiateAuth", r#","eventID":"again""#).replace("cognito-idp", "s3");
+    assert!(
+        row(&not_cognito).is_none(),
+        "other services' records are none of our business"
+    );
+}

@@ -53,14 +53,42 @@ pub fn write_all(rows: &[Row], problems: &[Problem], opts: &ReportOptions) -> Re
     Ok(written)
 }
 
-/// Makes sure `dir` exists and a file can be created in it, before any work starts.
+/// Makes sure `dir` exists and a file can be created in it, before any work starts, and
+/// removes the temporary files that an earlier, killed run left behind.
 pub fn check_out_dir(dir: &Path) -> Result<()> {
+    remove_stale_temps(dir);
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     let probe = temp_name(&dir.join("write-check"));
     File::create(&probe)
         .and_then(|_| fs::remove_file(&probe))
         .with_context(|| format!("cannot write to output directory {}", dir.display()))
+}
+
+/// Removes `.NAME.tmp-PID`, `.users.tmp-PID` and `.users.old-PID` entries whose process is
+/// gone (a run killed before its rename). Entries of a live process are left alone.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".tmp-").or_else(|| n.rsplit_once(".old-")))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if alive || !Path::new("/proc/self").exists() {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+    }
 }
 
 /// A CSV writer that neutralises formula-like cells.
