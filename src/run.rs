@@ -77,7 +77,11 @@ thread_local! {
 }
 
 impl Acc {
-    fn merge(mut self, other: Acc) -> Acc {
+    fn merge(mut self, mut other: Acc) -> Acc {
+        // Extend the larger vector: copying the smaller keeps the merge's peak memory low.
+        if self.rows.capacity() < other.rows.capacity() {
+            std::mem::swap(&mut self.rows, &mut other.rows);
+        }
         self.rows.extend(other.rows);
         self.problems.extend(other.problems);
         self.tally.add(&other.tally);
@@ -349,8 +353,14 @@ fn finish_report(opts: &Options, acc: Acc, started: Instant) -> Result<i32> {
     } = acc;
     rows.sort_unstable_by(|a, b| (a.time, &a.event_id, a).cmp(&(b.time, &b.event_id, b)));
     let before = rows.len();
-    let mut seen = HashSet::new();
-    rows.retain(|r| r.event_id.is_empty() || seen.insert(r.event_id.clone()));
+    let keep: Vec<bool> = {
+        let mut seen = HashSet::with_capacity(rows.len());
+        rows.iter()
+            .map(|r| r.event_id.is_empty() || seen.insert(r.event_id.as_str()))
+            .collect()
+    };
+    let mut keep = keep.into_iter();
+    rows.retain(|_| keep.next().unwrap_or(true));
     tally.duplicates = (before - rows.len()) as u64;
     tally.auth = rows.iter().filter(|r| r.kind == Kind::Auth).count() as u64;
     tally.deletions = rows.len() as u64 - tally.auth;

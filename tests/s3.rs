@@ -347,19 +347,7 @@ fn a_narrow_window_lists_and_fetches_only_the_days_it_needs() {
 #[test]
 fn a_day_with_more_than_1000_objects_is_listed_completely() {
     const N: usize = 1100;
-    let prefix = "AWSLogs/444444444444/CloudTrail/eu-west-1/2025/02/03/";
-    let objects = (0..N)
-        .map(|i| {
-            let record = format!(
-                r#"{{"Records":[{{"eventVersion":"1.08","eventTime":"2025-02-03T10:{:02}:{:02}Z","eventSource":"cognito-idp.amazonaws.com","eventName":"InitiateAuth","awsRegion":"eu-west-1","recipientAccountId":"444444444444","eventID":"many-{i:05}","additionalEventData":{{"sub":"user-{}"}}}}]}}"#,
-                i / 60 % 60,
-                i % 60,
-                i % 7
-            );
-            let key = format!("{prefix}444444444444_CloudTrail_eu-west-1_20250203T1100Z_{i:016}.json.gz");
-            (key, gzip(record.as_bytes()))
-        })
-        .collect();
+    let objects = many_objects(N);
     upload("ts-many", objects);
     let run = cognito(&s3_args("s3://ts-many", &endpoint()));
     assert_eq!(run.code(), 0, "{}", run.stderr());
@@ -614,4 +602,93 @@ fn the_endpoint_can_come_from_the_environment() {
     );
     let auth = fs::read_to_string(tmp.path().join("r/auth-events.csv")).unwrap();
     assert_eq!(auth.lines().count(), 1 + 13);
+}
+
+/// `n` gzipped objects of one Cognito sign-in each, in one day folder of account 444….
+fn many_objects(n: usize) -> Vec<(String, Vec<u8>)> {
+    let prefix = "AWSLogs/444444444444/CloudTrail/eu-west-1/2025/02/03/";
+    (0..n)
+        .map(|i| {
+            let record = format!(
+                r#"{{"Records":[{{"eventVersion":"1.08","eventTime":"2025-02-03T10:{:02}:{:02}Z","eventSource":"cognito-idp.amazonaws.com","eventName":"InitiateAuth","awsRegion":"eu-west-1","recipientAccountId":"444444444444","eventID":"many-{i:05}","additionalEventData":{{"sub":"user-{}"}}}}]}}"#,
+                i / 60 % 60,
+                i % 60,
+                i % 7
+            );
+            let key = format!("{prefix}444444444444_CloudTrail_eu-west-1_20250203T1100Z_{i:016}.json.gz");
+            (key, gzip(record.as_bytes()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_failed_continuation_page_is_reported_with_its_prefix() {
+    upload("ts-pagefail", many_objects(1100));
+    let proxy = Proxy::start(&["500:continuation-token:*"]);
+    let run = cognito(&s3_args("s3://ts-pagefail", &proxy.url));
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let problems = run.records("problems.csv");
+    let list: Vec<&Vec<String>> = problems.iter().filter(|p| p[1] == "list").collect();
+    assert_eq!(list.len(), 1, "{problems:?}");
+    assert_eq!(
+        list[0][0],
+        "s3://ts-pagefail/AWSLogs/444444444444/CloudTrail/eu-west-1/2025/02/03/"
+    );
+    assert!(list[0][2].contains("500"), "{:?}", list[0]);
+    assert_eq!(
+        run.records("auth-events.csv").len(),
+        1000,
+        "the first page was read"
+    );
+}
+
+#[test]
+fn a_throttling_storm_is_ridden_out() {
+    upload_dir("ts-storm", &root().join("testdata/trail"), "");
+    let proxy = Proxy::start(&["503:/ts-storm/AWSLogs/:30"]);
+    let run = cognito(&s3_args("s3://ts-storm", &proxy.url));
+    let local = cognito(&[&testdata("trail")]);
+    assert_eq!(
+        run.code(),
+        1,
+        "only the two broken objects: {}",
+        run.stderr()
+    );
+    for f in REPORTS {
+        assert_eq!(run.file(f), local.file(f), "{f}");
+    }
+    let slowdowns = proxy.requests().iter().filter(|r| r.status == 503).count();
+    assert_eq!(slowdowns, 30);
+}
+
+#[test]
+fn a_server_that_disappears_mid_run_is_reported_not_hidden() {
+    upload("ts-gone", many_objects(60));
+    let proxy = Proxy::start(&["gone:/ts-gone/AWSLogs/:10"]);
+    let run = cognito(
+        &[
+            &s3_args("s3://ts-gone", &proxy.url)[..],
+            &["--fetch-concurrency", "2"],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        run.code(),
+        1,
+        "never a silent partial report: {}",
+        run.stderr()
+    );
+    let problems = run.records("problems.csv");
+    assert!(!problems.is_empty());
+    for p in &problems {
+        assert!(p[0].starts_with("s3://ts-gone/"), "{p:?}");
+        assert!(p[1] == "fetch" || p[1] == "list", "{p:?}");
+    }
+    let rows = run.records("auth-events.csv").len();
+    assert!(
+        rows >= 10 && rows + problems.len() >= 60,
+        "{rows} rows and {} problems",
+        problems.len()
+    );
+    assert!(run.stderr().contains("failed"), "{}", run.stderr());
 }
