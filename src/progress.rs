@@ -4,47 +4,56 @@
 //! terminal; otherwise it is hidden and callers need not check. Warnings go through the bar so
 //! they never land in the middle of its line, and are stripped of control characters.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::problems::printable;
 
-/// The run's progress: objects listed and done, bytes read.
+/// The run's progress: the bar counts bytes (stored size) done of bytes listed, and the
+/// message counts objects.
 pub struct Progress {
     bar: ProgressBar,
+    listed: AtomicU64,
+    done: AtomicU64,
 }
 
 impl Progress {
     /// A bar on stderr when `enabled` and stderr is a terminal; hidden otherwise.
     pub fn new(enabled: bool) -> Progress {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        if !enabled || bar.is_hidden() {
-            return Progress {
-                bar: ProgressBar::hidden(),
-            };
+        let bar = if !enabled || bar.is_hidden() {
+            ProgressBar::hidden()
+        } else {
+            let style = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} \
+                 {binary_bytes_per_sec} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        };
+        Progress {
+            bar,
+            listed: AtomicU64::new(0),
+            done: AtomicU64::new(0),
         }
-        let style = ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} objects {msg} ({per_sec}, ETA {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Progress { bar }
     }
 
-    /// One more object listed.
-    pub fn listed(&self) {
-        self.bar.inc_length(1);
+    /// One more object listed, of `bytes` bytes as stored (0 when unknown or skipped).
+    pub fn listed(&self, bytes: u64) {
+        self.listed.fetch_add(1, Ordering::Relaxed);
+        self.bar.inc_length(bytes);
     }
 
-    /// One more object done, of `bytes` bytes.
-    pub fn done(&self, bytes: u64, total_bytes: u64) {
-        self.bar.inc(1);
-        if bytes > 0 {
-            self.bar
-                .set_message(format!("{:.1} MB", total_bytes as f64 / 1e6));
-        }
+    /// One more object done (read, skipped or failed), of `bytes` bytes.
+    pub fn done(&self, bytes: u64) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        self.bar.inc(bytes);
+        let listed = self.listed.load(Ordering::Relaxed);
+        self.bar.set_message(format!("{done}/{listed} objects"));
     }
 
     /// Prints `trailsift: warning: <text>` without breaking the bar.

@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -29,6 +29,9 @@ use crate::source::layout::Prune;
 use crate::source::s3::S3Session;
 use crate::source::{Listed, SourceSpec, local};
 use crate::summary::{ManifestLine, Summary, Tally};
+
+/// How many listed local objects may wait for the workers (each is a path and a size).
+const LOCAL_LISTING_AHEAD: usize = 1 << 16;
 
 /// Runs what the options ask for. Returns the exit status (0 or 1); fatal errors are `Err`.
 pub fn run(opts: &Options) -> Result<i32> {
@@ -57,7 +60,6 @@ struct Ctx<'a> {
     filter: Filter,
     progress: &'a Progress,
     cancel: &'a AtomicBool,
-    bytes_done: AtomicU64,
 }
 
 /// What one worker has gathered.
@@ -100,7 +102,6 @@ fn run_cognito(opts: &Options) -> Result<i32> {
         filter: Filter::build(&opts.filter),
         progress: &progress,
         cancel: &cancel,
-        bytes_done: AtomicU64::new(0),
     };
     let s3 = S3Session::connect_if_needed(opts, None)?;
     report::check_out_dir(&opts.report.out_dir)?;
@@ -124,7 +125,18 @@ pub(crate) fn drive<T: Send>(
     cancel: &AtomicBool,
     consume: impl FnOnce(mpsc::Receiver<Listed>) -> T,
 ) -> Result<T> {
-    let (tx, rx) = mpsc::channel::<Listed>(2 * opts.threads + 2);
+    // Listed items are small references, except S3 objects, which arrive with their bytes:
+    // local listing may run far ahead (so the progress bar knows the total early), S3 not.
+    let s3_sources = opts
+        .sources
+        .iter()
+        .any(|s| matches!(s, SourceSpec::S3 { .. }));
+    let capacity = if s3_sources {
+        2 * opts.threads + 2
+    } else {
+        LOCAL_LISTING_AHEAD
+    };
+    let (tx, rx) = mpsc::channel::<Listed>(capacity);
     let prune = Prune::from_filter(&opts.filter);
     std::thread::scope(|scope| {
         let lister = scope.spawn(|| list_sources(opts, s3, &prune, tx, progress, cancel));
@@ -145,11 +157,12 @@ fn list_sources(
     cancel: &AtomicBool,
 ) {
     let mut send = |item: Listed| {
-        if matches!(
-            item,
-            Listed::Object(_) | Listed::Fetched(_) | Listed::Skipped { .. }
-        ) {
-            progress.listed();
+        match &item {
+            Listed::Object(o) => progress.listed(o.size.unwrap_or(0)),
+            Listed::Fetched(raw) => progress.listed(raw.bytes.len() as u64),
+            Listed::Skipped { .. } => progress.listed(0),
+            Listed::Problem(p) if p.stage != Stage::List => progress.listed(0),
+            Listed::Problem(_) | Listed::Pruned { .. } => {}
         }
         !cancel.load(Ordering::Relaxed) && tx.blocking_send(item).is_ok()
     };
@@ -229,7 +242,7 @@ fn process(item: Listed, ctx: &Ctx<'_>, acc: &mut Acc) {
 
 fn skipped(location: String, size: Option<u64>, reason: SkipReason, ctx: &Ctx<'_>, acc: &mut Acc) {
     acc.tally.skip(reason);
-    ctx.progress.done(0, ctx.bytes_done.load(Ordering::Relaxed));
+    ctx.progress.done(0);
     if ctx.opts.report.manifest.is_some() {
         acc.manifest.push(ManifestLine::new(
             location,
@@ -252,7 +265,7 @@ fn object_failed(problem: Problem, size: Option<u64>, ctx: &Ctx<'_>, acc: &mut A
         acc.tally.listing_problems += 1;
     } else {
         acc.tally.failed += 1;
-        ctx.progress.done(0, ctx.bytes_done.load(Ordering::Relaxed));
+        ctx.progress.done(0);
     }
     if ctx.opts.report.manifest.is_some() {
         let status = format!("failed:{}", problem.stage.as_str());
@@ -271,7 +284,6 @@ fn read_object(raw: RawObject, ctx: &Ctx<'_>, acc: &mut Acc) {
     };
     let name = location.to_string();
     let size = bytes.len() as u64;
-    let total = ctx.bytes_done.fetch_add(size, Ordering::Relaxed) + size;
     let mut matched = 0u64;
     let mut record_problems = Vec::new();
     let rows = &mut acc.rows;
@@ -306,7 +318,7 @@ fn read_object(raw: RawObject, ctx: &Ctx<'_>, acc: &mut Acc) {
             acc.tally.read += 1;
             acc.tally.unparsed += 1;
             acc.tally.bytes += size;
-            ctx.progress.done(size, total);
+            ctx.progress.done(size);
             if ctx.opts.report.manifest.is_some() {
                 let line = ManifestLine {
                     matched: Some(0),
@@ -320,7 +332,7 @@ fn read_object(raw: RawObject, ctx: &Ctx<'_>, acc: &mut Acc) {
             acc.tally.bytes += size;
             acc.tally.records += n as u64;
             acc.tally.record_problems += record_problems.len() as u64;
-            ctx.progress.done(size, total);
+            ctx.progress.done(size);
             if ctx.opts.report.manifest.is_some() {
                 let status = if record_problems.is_empty() {
                     "read"

@@ -71,13 +71,13 @@ fn copy_all(mut rx: mpsc::Receiver<Listed>, dir: &Path, progress: &Progress) -> 
                 Ok(()) => {
                     tally.read += 1;
                     tally.bytes += raw.bytes.len() as u64;
-                    progress.done(raw.bytes.len() as u64, tally.bytes);
+                    progress.done(raw.bytes.len() as u64);
                 }
                 Err(p) => report(p, &mut tally),
             },
             Listed::Skipped { reason, .. } => {
                 tally.skip(reason);
-                progress.done(0, tally.bytes);
+                progress.done(0);
             }
             Listed::Pruned { reason, .. } => tally.prune(reason),
             Listed::Problem(p) => report(p, &mut tally),

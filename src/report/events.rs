@@ -1,5 +1,6 @@
 //! `auth-events.csv`, `deletions.csv` and `users/<sub>.csv`: one line per event.
 
+use std::borrow::Cow;
 use std::fs;
 use std::path::Path;
 
@@ -7,6 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::extract::{Kind, Row};
 use crate::options::ReportOptions;
+use crate::timefmt::TimeFormat;
 
 use super::write_csv;
 
@@ -66,57 +68,18 @@ pub const PER_USER_HEADER: &[&str] = &[
 
 /// Writes the two event reports; returns how many rows they hold together.
 pub fn write_events(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<usize> {
-    let fmt = |r: &Row| opts.time.format(r.time);
-    write_csv(
+    let of = |kind: Kind| rows.iter().filter(move |r| r.kind == kind);
+    write_rows(
         &dir.join("auth-events.csv"),
-        opts.excel,
+        opts,
         AUTH_HEADER,
-        |out| {
-            for r in rows.iter().filter(|r| r.kind == Kind::Auth) {
-                out.row(&[
-                    &fmt(r),
-                    &r.event_name,
-                    r.outcome.as_str(),
-                    &r.error_code,
-                    &r.sub,
-                    &r.username,
-                    &r.user_pool_id,
-                    &r.client_id,
-                    &r.auth_flow,
-                    &r.source_ip,
-                    &r.user_agent,
-                    &r.aws_region,
-                    &r.account_id,
-                    &r.event_id,
-                ])?;
-            }
-            Ok(())
-        },
+        of(Kind::Auth),
     )?;
-    write_csv(
+    write_rows(
         &dir.join("deletions.csv"),
-        opts.excel,
+        opts,
         DELETION_HEADER,
-        |out| {
-            for r in rows.iter().filter(|r| r.kind == Kind::Deletion) {
-                out.row(&[
-                    &fmt(r),
-                    &r.event_name,
-                    r.outcome.as_str(),
-                    &r.error_code,
-                    &r.sub,
-                    &r.username,
-                    &r.user_pool_id,
-                    &r.deleted_by,
-                    &r.source_ip,
-                    &r.user_agent,
-                    &r.aws_region,
-                    &r.account_id,
-                    &r.event_id,
-                ])?;
-            }
-            Ok(())
-        },
+        of(Kind::Deletion),
     )?;
     Ok(rows.len())
 }
@@ -132,32 +95,7 @@ pub fn write_per_user(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<
     by_sub.sort_by(|a, b| a.sub.cmp(&b.sub)); // stable: time order kept within a user
     for group in by_sub.chunk_by(|a, b| a.sub == b.sub) {
         let path = fresh.join(format!("{}.csv", file_name_for_sub(&group[0].sub)));
-        write_csv(&path, opts.excel, PER_USER_HEADER, |out| {
-            for r in group {
-                let kind = match r.kind {
-                    Kind::Auth => "auth",
-                    Kind::Deletion => "deletion",
-                };
-                out.row(&[
-                    &opts.time.format(r.time),
-                    kind,
-                    &r.event_name,
-                    r.outcome.as_str(),
-                    &r.error_code,
-                    &r.username,
-                    &r.user_pool_id,
-                    &r.client_id,
-                    &r.auth_flow,
-                    &r.deleted_by,
-                    &r.source_ip,
-                    &r.user_agent,
-                    &r.aws_region,
-                    &r.account_id,
-                    &r.event_id,
-                ])?;
-            }
-            Ok(())
-        })?;
+        write_rows(&path, opts, PER_USER_HEADER, group.iter().copied())?;
     }
     if target.exists() {
         fs::rename(&target, &old)
@@ -168,6 +106,55 @@ pub fn write_per_user(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<
         fs::remove_dir_all(&old).with_context(|| format!("cannot remove {}", old.display()))?;
     }
     Ok(())
+}
+
+/// Writes one event report: `header` names the columns, [`cell`] fills them.
+fn write_rows<'r>(
+    path: &Path,
+    opts: &ReportOptions,
+    header: &[&str],
+    rows: impl Iterator<Item = &'r Row>,
+) -> Result<()> {
+    write_csv(path, opts.excel, header, |out| {
+        for r in rows {
+            let cells = header
+                .iter()
+                .map(|column| {
+                    cell(r, column, &opts.time)
+                        .ok_or_else(|| anyhow::anyhow!("unknown column {column}"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            out.row(&cells.iter().map(|c| c.as_ref()).collect::<Vec<&str>>())?;
+        }
+        Ok(())
+    })
+}
+
+/// The text of the event-report column `column` for `r`; None for an unknown column.
+fn cell<'r>(r: &'r Row, column: &str, time: &TimeFormat) -> Option<Cow<'r, str>> {
+    let text: &str = match column {
+        "event_time" => return Some(Cow::Owned(time.format(r.time))),
+        "kind" => match r.kind {
+            Kind::Auth => "auth",
+            Kind::Deletion => "deletion",
+        },
+        "event_name" => &r.event_name,
+        "outcome" => r.outcome.as_str(),
+        "error_code" => &r.error_code,
+        "sub" => &r.sub,
+        "username" => &r.username,
+        "user_pool_id" => &r.user_pool_id,
+        "client_id" => &r.client_id,
+        "auth_flow" => &r.auth_flow,
+        "deleted_by" => &r.deleted_by,
+        "source_ip" => &r.source_ip,
+        "user_agent" => &r.user_agent,
+        "aws_region" => &r.aws_region,
+        "account_id" => &r.account_id,
+        "event_id" => &r.event_id,
+        _ => return None,
+    };
+    Some(Cow::Borrowed(text))
 }
 
 /// A file name for a sub. Real subs are UUIDs and are used as they are; anything else (the
@@ -197,6 +184,37 @@ pub fn file_name_for_sub(sub: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_header_column_has_a_cell() {
+        let row = Row {
+            time: "2025-01-15T10:00:00Z".parse().unwrap(),
+            event_id: "e".into(),
+            kind: Kind::Deletion,
+            event_name: "AdminDeleteUser".into(),
+            outcome: crate::extract::Outcome::Success,
+            error_code: String::new(),
+            sub: "s".into(),
+            username: String::new(),
+            user_pool_id: "p".into(),
+            client_id: String::new(),
+            auth_flow: String::new(),
+            deleted_by: "self".into(),
+            source_ip: "1.2.3.4".into(),
+            user_agent: "ua".into(),
+            aws_region: "r".into(),
+            account_id: "a".into(),
+        };
+        for column in AUTH_HEADER
+            .iter()
+            .chain(DELETION_HEADER)
+            .chain(PER_USER_HEADER)
+        {
+            assert!(cell(&row, column, &TimeFormat::utc()).is_some(), "{column}");
+        }
+        assert_eq!(cell(&row, "kind", &TimeFormat::utc()).unwrap(), "deletion");
+        assert_eq!(cell(&row, "nonsense", &TimeFormat::utc()), None);
+    }
 
     #[test]
     fn sub_file_names_cannot_escape_or_collide() {

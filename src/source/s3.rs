@@ -476,11 +476,13 @@ async fn fetch_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8
 fn describe<E: std::error::Error + ProvideErrorMetadata + 'static>(e: &SdkError<E>) -> String {
     let status = e.raw_response().map(|r| r.status().as_u16());
     match (e.as_service_error(), status) {
-        (Some(service), Some(status)) => format!(
+        (Some(service), Some(status)) if service.code().is_some() => format!(
             "HTTP {status} {}: {}",
-            service.code().unwrap_or("error"),
+            service.code().unwrap_or_default(),
             service.message().unwrap_or_default()
         ),
+        (_, Some(403)) => "HTTP 403 access denied (no error details)".to_string(),
+        (_, Some(404)) => "HTTP 404 not found (no error details)".to_string(),
         _ => format!("{}", DisplayErrorContext(e)),
     }
 }
