@@ -260,7 +260,10 @@ impl Parser<'_> {
         len: usize,
         f: impl FnOnce(&Tape<'_>, &mut Vec<u8>) -> T,
     ) -> Result<T, simd_json::Error> {
-        buf.resize(len + INPUT_PADDING, 0);
+        // Only ever grow: shrinking would zero-fill the next larger object again.
+        if buf.len() < len + INPUT_PADDING {
+            buf.resize(len + INPUT_PADDING, 0);
+        }
         let mut tape: Tape<'_> = self.tape.take().unwrap_or_else(Tape::null).reset();
         let result = simd_json::fill_tape_padded(buf, len, self.buffers, &mut tape);
         let out = result.map(|()| f(&tape, self.nested));

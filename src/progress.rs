@@ -58,7 +58,7 @@ impl Progress {
     pub fn done(&self, bytes: u64) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         let total = self.bytes_done.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        if done % DRAW_EVERY == 0 {
+        if done.is_multiple_of(DRAW_EVERY) {
             self.bar.set_position(total);
             let listed = self.listed.load(Ordering::Relaxed);
             self.bar.set_message(format!("{done}/{listed} objects"));

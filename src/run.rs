@@ -105,9 +105,13 @@ fn run_cognito(opts: &Options) -> Result<i32> {
     };
     let s3 = S3Session::connect_if_needed(opts, None)?;
     report::check_out_dir(&opts.report.out_dir)?;
-    let acc = drive(opts, s3.as_ref(), &progress, &cancel, |rx| {
-        consume(rx, &ctx)
-    })?;
+    let acc = if opts.threads == 1 && s3.is_none() {
+        sequential(opts, &ctx)
+    } else {
+        drive(opts, s3.as_ref(), &progress, &cancel, |rx| {
+            consume(rx, &ctx)
+        })?
+    };
     progress.finish();
     if opts.strict
         && let Some(first) = acc.problems.first()
@@ -139,7 +143,12 @@ pub(crate) fn drive<T: Send>(
     let (tx, rx) = mpsc::channel::<Listed>(capacity);
     let prune = Prune::from_filter(&opts.filter);
     std::thread::scope(|scope| {
-        let lister = scope.spawn(|| list_sources(opts, s3, &prune, tx, progress, cancel));
+        // `move`: the lister owns the sender, so the channel closes when listing ends.
+        let lister = scope.spawn(move || {
+            list_sources(opts, s3, &prune, progress, &mut |item| {
+                !cancel.load(Ordering::Relaxed) && tx.blocking_send(item).is_ok()
+            })
+        });
         let out = consume(rx);
         lister
             .join()
@@ -148,13 +157,25 @@ pub(crate) fn drive<T: Send>(
     })
 }
 
+/// The sequential path (`--threads 1`, local sources): list and process on this thread.
+fn sequential(opts: &Options, ctx: &Ctx<'_>) -> Acc {
+    let mut acc = Acc::default();
+    let prune = Prune::from_filter(&opts.filter);
+    list_sources(opts, None, &prune, ctx.progress, &mut |item| {
+        process(item, ctx, &mut acc);
+        !ctx.cancel.load(Ordering::Relaxed)
+    });
+    acc
+}
+
+/// Lists every source in order, counting what is listed, and hands each item to `emit`
+/// until it returns false.
 fn list_sources(
     opts: &Options,
     s3: Option<&S3Session>,
     prune: &Prune,
-    tx: mpsc::Sender<Listed>,
     progress: &Progress,
-    cancel: &AtomicBool,
+    emit: &mut dyn FnMut(Listed) -> bool,
 ) {
     let mut send = |item: Listed| {
         match &item {
@@ -164,7 +185,7 @@ fn list_sources(
             Listed::Problem(p) if p.stage != Stage::List => progress.listed(0),
             Listed::Problem(_) | Listed::Pruned { .. } => {}
         }
-        !cancel.load(Ordering::Relaxed) && tx.blocking_send(item).is_ok()
+        emit(item)
     };
     for source in &opts.sources {
         let go_on = match (source, s3) {

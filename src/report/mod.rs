@@ -108,8 +108,13 @@ impl<W: Write> CsvOut<W> {
 
     /// Writes one record.
     pub fn row(&mut self, cells: &[&str]) -> Result<()> {
-        self.inner
-            .write_record(cells.iter().map(|c| excel_safe(c).into_owned()))?;
+        for cell in cells {
+            match excel_safe(cell) {
+                Cow::Borrowed(text) => self.inner.write_field(text)?,
+                Cow::Owned(text) => self.inner.write_field(text)?,
+            }
+        }
+        self.inner.write_record(None::<&[u8]>)?;
         Ok(())
     }
 
