@@ -440,13 +440,8 @@ fn visit_item(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
+    use crate::inflate::tests::gzip;
 
     /// Decodes and returns, per item, the record's eventID or the error text.
     fn items(bytes: &[u8], limit: u64) -> Result<(Decoded, Vec<String>), DecodeError> {

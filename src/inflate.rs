@@ -116,11 +116,12 @@ fn streaming(gz: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<usize, InflateE
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
+    /// Gzip of `data` in one member (shared with the decode tests).
+    pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(data).unwrap();
         e.finish().unwrap()

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::util::{cognito, root, testdata, trailsift};
+use crate::util::{Run, cognito, root, testdata, trailsift};
 
 /// The moto endpoint that `scripts/test` started.
 fn endpoint() -> String {
@@ -190,6 +190,20 @@ fn s3_args<'a>(source: &'a str, url: &'a str) -> Vec<&'a str> {
 }
 
 const REPORTS: [&str; 3] = ["auth-events.csv", "deletions.csv", "users.csv"];
+
+/// Asserts that a run over the uploaded `testdata/trail` gave the local run's reports.
+fn assert_matches_local_trail(run: &Run) {
+    let local = cognito(&[&testdata("trail")]);
+    assert_eq!(
+        run.code(),
+        1,
+        "only the two broken objects: {}",
+        run.stderr()
+    );
+    for f in REPORTS {
+        assert_eq!(run.file(f), local.file(f), "{f}");
+    }
+}
 
 #[test]
 fn s3_report_is_the_same_as_the_local_report() {
@@ -466,16 +480,7 @@ fn throttling_resets_and_stalls_are_retried() {
         "stall:_20250117T1955Z_:1:30",
     ]);
     let run = cognito(&s3_args("s3://ts-retry", &proxy.url));
-    let local = cognito(&[&testdata("trail")]);
-    assert_eq!(
-        run.code(),
-        1,
-        "only the two broken objects: {}",
-        run.stderr()
-    );
-    for f in REPORTS {
-        assert_eq!(run.file(f), local.file(f), "{f}");
-    }
+    assert_matches_local_trail(&run);
     let faults: Vec<u64> = proxy
         .requests()
         .iter()
@@ -647,16 +652,7 @@ fn a_throttling_storm_is_ridden_out() {
     upload_dir("ts-storm", &root().join("testdata/trail"), "");
     let proxy = Proxy::start(&["503:/ts-storm/AWSLogs/:30"]);
     let run = cognito(&s3_args("s3://ts-storm", &proxy.url));
-    let local = cognito(&[&testdata("trail")]);
-    assert_eq!(
-        run.code(),
-        1,
-        "only the two broken objects: {}",
-        run.stderr()
-    );
-    for f in REPORTS {
-        assert_eq!(run.file(f), local.file(f), "{f}");
-    }
+    assert_matches_local_trail(&run);
     let slowdowns = proxy.requests().iter().filter(|r| r.status == 503).count();
     assert_eq!(slowdowns, 30);
 }
