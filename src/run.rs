@@ -95,6 +95,9 @@ impl Acc {
 /// Checks the buckets and the output directory (fatal errors, before any work), then runs.
 fn run_cognito(opts: &Options) -> Result<i32> {
     let started = Instant::now();
+    let s3 = S3Session::connect_if_needed(opts, None)?;
+    report::check_out_dir(&opts.report.out_dir)?;
+    // The bar starts only once nothing fatal can happen before the work.
     let progress = Progress::new(opts.progress);
     let cancel = AtomicBool::new(false);
     let ctx = Ctx {
@@ -103,8 +106,6 @@ fn run_cognito(opts: &Options) -> Result<i32> {
         progress: &progress,
         cancel: &cancel,
     };
-    let s3 = S3Session::connect_if_needed(opts, None)?;
-    report::check_out_dir(&opts.report.out_dir)?;
     let acc = if opts.threads == 1 && s3.is_none() {
         sequential(opts, &ctx)
     } else {
