@@ -243,7 +243,19 @@ impl Parser<'_> {
                 Ok(Ok(Decoded::Digest)) if single => return Ok(Decoded::Digest),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(e),
-                Err(e) if single => return Err(DecodeError::parse(format!("invalid JSON: {e}"))),
+                Err(e) if single => {
+                    let last = json
+                        .iter()
+                        .rposition(|b| !b.is_ascii_whitespace())
+                        .map(|i| json[i]);
+                    let cut = !matches!(last, Some(b'}' | b']'));
+                    let why = if cut {
+                        format!("invalid JSON: the document is cut off ({e})")
+                    } else {
+                        format!("invalid JSON: {e}")
+                    };
+                    return Err(DecodeError::parse(why));
+                }
                 Err(e) => {
                     visit(index, Err(format!("document {n} is invalid JSON: {e}")));
                     index += 1;
