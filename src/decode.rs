@@ -233,8 +233,9 @@ impl Parser<'_> {
         let single = ranges.len() == 1;
         let mut index = 0;
         for (n, range) in ranges.into_iter().enumerate() {
+            let text = &json[range];
             doc.clear();
-            doc.extend_from_slice(&json[range]);
+            doc.extend_from_slice(text);
             let len = doc.len();
             let outcome = self.with_tape(doc, len, |tape, nested| {
                 visit_document(tape.as_value(), single, &mut index, nested, visit)
@@ -254,6 +255,9 @@ impl Parser<'_> {
                     } else {
                         format!("invalid JSON: {e}")
                     };
+                    if let Some(n) = self.salvage(text, doc, visit, &why) {
+                        return Ok(Decoded::Records(n));
+                    }
                     return Err(DecodeError::parse(why));
                 }
                 Err(e) => {
@@ -263,6 +267,56 @@ impl Parser<'_> {
             }
         }
         Ok(Decoded::Records(index))
+    }
+
+    /// A `{"Records":[...]}` document that is not valid JSON as a whole (cut off, a missing
+    /// comma, one bad string): its records are read one by one, so that one damaged record
+    /// does not cost the others. The damage itself is reported as a last record problem.
+    /// None when the document does not start like a log file.
+    fn salvage(
+        &mut self,
+        text: &[u8],
+        doc: &mut Vec<u8>,
+        visit: &mut dyn FnMut(usize, Item<'_, '_>),
+        why: &str,
+    ) -> Option<usize> {
+        let mut i = records_array_start(text)?;
+        let mut index = 0;
+        loop {
+            while i < text.len() && (text[i].is_ascii_whitespace() || text[i] == b',') {
+                i += 1;
+            }
+            if i >= text.len() || text[i] == b']' {
+                break;
+            }
+            let end = match text[i] {
+                b'{' | b'[' => match document_end(text, i) {
+                    Ok(end) => end,
+                    Err(e) => {
+                        visit(index, Err(e.message));
+                        index += 1;
+                        break;
+                    }
+                },
+                _ => scalar_end(text, i),
+            };
+            doc.clear();
+            doc.extend_from_slice(&text[i..end]);
+            let len = doc.len();
+            let outcome = self.with_tape(doc, len, |tape, nested| {
+                visit_item(tape.as_value(), index, nested, visit)
+            });
+            if let Err(e) = outcome {
+                visit(index, Err(format!("invalid JSON: {e}")));
+            }
+            index += 1;
+            i = end;
+        }
+        visit(
+            index,
+            Err(format!("{why}; the records around it were read one by one")),
+        );
+        Some(index + 1)
     }
 
     /// Builds the tape of `buf[..len]` (padding `buf`) and runs `f` on it.
@@ -356,6 +410,37 @@ fn document_end(buf: &[u8], start: usize) -> Result<usize, DecodeError> {
         i += 1;
     }
     Ok(buf.len())
+}
+
+/// After `{"Records":[` (blanks allowed): the index of the first element, or None.
+fn records_array_start(text: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    for expected in [&b"{"[..], b"\"Records\"", b":", b"["] {
+        while text.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if !text.get(i..)?.starts_with(expected) {
+            return None;
+        }
+        i += expected.len();
+    }
+    Some(i)
+}
+
+/// The end of a scalar array element starting at `start` (a string is skipped whole).
+fn scalar_end(text: &[u8], start: usize) -> usize {
+    let mut i = start;
+    if text[i] == b'"' {
+        i += 1;
+        while i < text.len() && text[i] != b'"' {
+            i += if text[i] == b'\\' { 2 } else { 1 };
+        }
+        return (i + 1).min(text.len());
+    }
+    while i < text.len() && !matches!(text[i], b',' | b']') {
+        i += 1;
+    }
+    i
 }
 
 fn looks_like_record(v: Value<'_, '_>) -> bool {
@@ -549,7 +634,7 @@ mod tests {
             (b"this is not gzip".to_vec(), Stage::Parse, "not JSON"),
             (Vec::new(), Stage::Parse, "empty"),
             (
-                br#"{"Records":[{"eventID":"a"},"#.to_vec(),
+                br#"[{"eventID":"a"},"#.to_vec(),
                 Stage::Parse,
                 "invalid JSON",
             ),
@@ -641,6 +726,36 @@ mod tests {
         // Malformed inside but well framed: only a full parse finds it.
         let inside = br#"{"Records":[{"a":1} {"b":2}]}"#;
         assert_eq!(run(inside).0, Ok(Decoded::NoMention));
-        assert!(items(inside, 1000).is_err());
+        let (_, got) = items(inside, 1000).unwrap();
+        assert_eq!(
+            got.len(),
+            3,
+            "both records salvaged, then the damage: {got:?}"
+        );
+        assert!(
+            got[2].contains("records around it were read one by one"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn records_of_a_damaged_log_file_are_salvaged_one_by_one() {
+        let cut = br#"{"Records":[{"eventID":"a"},{"eventID":"b"},{"eventID":"c","x":"#;
+        let (decoded, got) = items(cut, 1 << 20).unwrap();
+        assert_eq!(decoded, Decoded::Records(4));
+        assert_eq!(got[..2], ["0:a", "1:b"]);
+        assert!(got[2].starts_with("2:error:invalid JSON"), "{got:?}");
+        assert!(got[3].contains("cut off"), "{got:?}");
+        let bad_string =
+            b"{\"Records\":[{\"eventID\":\"a\"},{\"eventID\":\"\xff\"},{\"eventID\":\"c\"}]}";
+        let (_, got) = items(bad_string, 1 << 20).unwrap();
+        assert_eq!(got[0], "0:a");
+        assert!(got[1].starts_with("1:error:"), "{got:?}");
+        assert_eq!(got[2], "2:c");
+        let not_a_log = br#"{"Items":[{"eventID":"a"},"#;
+        assert!(
+            items(not_a_log, 1 << 20).is_err(),
+            "only log files are salvaged"
+        );
     }
 }

@@ -48,7 +48,7 @@ const BROKEN_IN_TRAIL: [(&str, &str); 2] = [
     ),
     (
         "111111111111_CloudTrail_us-east-1_20250116T1500Z_j7WFtFm5L3LQ1tQc.json.gz",
-        "parse",
+        "record",
     ),
 ];
 
@@ -60,11 +60,12 @@ fn trail_report_has_every_event_once_in_time_order() {
     assert_eq!(run.file("deletions.csv"), TRAIL_DELETIONS);
     let stderr = run.stderr();
     assert!(
-        stderr.contains("23 auth events, 4 deletions (3 without sub); 1 duplicates dropped"),
+        // The damaged object's records are salvaged, among them a copy of a deletion.
+        stderr.contains("23 auth events, 4 deletions (3 without sub); 2 duplicates dropped"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("2 skipped (2 not-a-log), 2 failed"),
+        stderr.contains("2 skipped (2 not-a-log), 1 failed"),
         "{stderr}"
     );
     assert!(stderr.contains("(1 digest, 1 insight)"), "{stderr}");
@@ -315,7 +316,7 @@ fn each_broken_input_class_is_reported_with_its_stage() {
     let cases: [(&str, i32, &[&str]); 11] = [
         ("truncated.json.gz", 1, &["decompress"]),
         ("not-gzip.json.gz", 1, &["parse"]),
-        ("invalid-json.json.gz", 1, &["parse"]),
+        ("invalid-json.json.gz", 1, &["record", "record"]),
         ("no-records.json", 1, &["parse"]),
         ("records-not-array.json", 1, &["parse"]),
         ("empty-records.json.gz", 0, &[]),
@@ -323,7 +324,7 @@ fn each_broken_input_class_is_reported_with_its_stage() {
         ("bad-eventtime.json", 1, &["record"]),
         ("bomb.json.gz", 0, &[]),
         ("zero-bytes.json.gz", 1, &["parse"]),
-        ("malformed-sightings.json", 1, &["parse"]),
+        ("malformed-sightings.json", 1, &["record"]),
     ];
     for (file, code, stages) in cases {
         let path = testdata(&format!("broken/{file}"));
@@ -395,7 +396,8 @@ fn every_real_record_shape_loads() {
     assert!(problems[0][0].ends_with("cloudtrail2sightings/aws.execution.ec2-user-data.json"));
     // 310 stratus + 12 sightings + 103 otrf + 464 panther + 3 elastic + 20 + 5 awsdocs.
     assert!(
-        run.stderr().contains("917 records (0 bad)"),
+        // ... plus the 3 records salvaged from the malformed file and its damage report.
+        run.stderr().contains("921 records (1 bad)"),
         "{}",
         run.stderr()
     );
@@ -656,17 +658,26 @@ fn manifest_accounts_for_every_object() {
         .collect();
     let status = |s: &str| rows.iter().filter(|r| r[4] == s).count();
     assert_eq!(status("read"), 14);
-    assert_eq!(status("failed:decompress") + status("failed:parse"), 2);
+    assert_eq!(
+        status("read:record-problems"),
+        1,
+        "the damaged JSON object, salvaged"
+    );
+    assert_eq!(status("failed:decompress"), 1);
     assert_eq!(status("skipped:not-a-log"), 2);
     assert_eq!(status("pruned:digest") + status("pruned:insight"), 2);
     let matched: u64 = rows.iter().filter_map(|r| r[3].parse::<u64>().ok()).sum();
     assert_eq!(
         matched,
-        23 + 4 + 1,
-        "every extracted row, the duplicate included"
+        23 + 4 + 2,
+        "every extracted row, the duplicates included"
     );
     let records: u64 = rows.iter().filter_map(|r| r[2].parse::<u64>().ok()).sum();
-    assert_eq!(records, 58);
+    assert_eq!(
+        records,
+        58 + 4,
+        "the salvaged object's 3 records and its damage report"
+    );
 }
 
 #[test]
@@ -723,10 +734,10 @@ fn trail_objects_without_cognito_are_prescanned_unless_full_parse() {
     let problems = full.records("problems.csv");
     assert_eq!(problems.len(), 1);
     assert!(problems[0][0].ends_with("20250115T1000Z_x.json.gz"));
-    assert_eq!(problems[0][1], "parse");
+    assert_eq!(problems[0][1], "record", "its two records are salvaged");
     assert!(
         full.stderr()
-            .contains("1 records (0 bad) in 1 objects parsed, 0 trail objects"),
+            .contains("4 records (1 bad) in 2 objects parsed, 0 trail objects"),
         "{}",
         full.stderr()
     );
