@@ -132,11 +132,7 @@ pub(crate) fn drive<T: Send>(
 ) -> Result<T> {
     // Listed items are small references, except S3 objects, which arrive with their bytes:
     // local listing may run far ahead (so the progress bar knows the total early), S3 not.
-    let s3_sources = opts
-        .sources
-        .iter()
-        .any(|s| matches!(s, SourceSpec::S3 { .. }));
-    let capacity = if s3_sources {
+    let capacity = if s3.is_some() {
         2 * opts.threads + 2
     } else {
         LOCAL_LISTING_AHEAD

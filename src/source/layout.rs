@@ -151,18 +151,7 @@ pub fn is_day_folder(parts: &[&str]) -> bool {
     let Some(logs) = parts.iter().rposition(|p| *p == "AWSLogs") else {
         return false;
     };
-    let rest = &parts[logs + 1..];
-    let rest = if rest.first().is_some_and(|p| p.starts_with("o-")) {
-        &rest[1..]
-    } else {
-        rest
-    };
-    rest.len() == 6
-        && is_account_id(rest[0])
-        && rest[1] == "CloudTrail"
-        && rest[3..]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    judge_trail_dirs(&parts[logs + 1..], &Prune::default()) == Ok(true)
 }
 
 /// An object CloudTrail itself delivered: in a day folder, named `..._CloudTrail_..json.gz`.

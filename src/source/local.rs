@@ -26,7 +26,8 @@ pub fn list(root: &Path, prune: &Prune, emit: &mut dyn FnMut(Listed) -> bool) ->
     }
 }
 
-fn components(path: &Path) -> Vec<String> {
+/// The normal components of `path`, as text (lossy for names that are not UTF-8).
+pub(super) fn components(path: &Path) -> Vec<String> {
     path.components()
         .filter_map(|c| match c {
             Component::Normal(s) => Some(s.to_string_lossy().into_owned()),

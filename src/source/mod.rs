@@ -82,13 +82,7 @@ impl Location {
     pub fn is_trail_object(&self) -> bool {
         match self {
             Location::Local(p) => {
-                let parts: Vec<String> = p
-                    .components()
-                    .filter_map(|c| match c {
-                        std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-                        _ => None,
-                    })
-                    .collect();
+                let parts = local::components(p);
                 layout::is_trail_object(&parts.iter().map(String::as_str).collect::<Vec<_>>())
             }
             Location::S3 { key, .. } => {
