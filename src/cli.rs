@@ -101,7 +101,7 @@ pub struct SyncArgs {
 
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub run: RunArgs,
+    pub run: SyncRunArgs,
 
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -111,7 +111,8 @@ pub struct SyncArgs {
 /// Which events and objects to look at.
 #[derive(Debug, ClapArgs)]
 pub struct FilterArgs {
-    /// Events at or after this time: RFC 3339, a date (00:00 UTC), or a span back (90d, 12h).
+    /// Events at or after this time: RFC 3339, a date (00:00 in --tz, UTC by default), or a
+    /// span back (90d, 12h).
     #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub start: Option<String>,
 
@@ -147,6 +148,24 @@ pub struct RunArgs {
     /// Largest decompressed size of one object, in bytes (suffixes K, M, G); larger is a problem.
     #[arg(long, value_name = "BYTES", default_value = "1G")]
     pub max_decompressed_bytes: String,
+
+    /// Budget for the decompressed bytes of all objects in flight at once, whatever --threads
+    /// is: objects past a thread's share of it are decoded one at a time. At least
+    /// --max-decompressed-bytes.
+    #[arg(long, value_name = "BYTES", default_value = "2G")]
+    pub max_decompressed_total: String,
+}
+
+/// How a `sync` goes.
+#[derive(Debug, ClapArgs)]
+pub struct SyncRunArgs {
+    /// Print nothing but errors and warnings (no summary, no progress bar).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// No progress bar (it is shown only when stderr is a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// How to reach S3 (used only for s3:// sources).

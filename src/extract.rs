@@ -66,6 +66,9 @@ pub struct Row {
     pub time: Timestamp,
     /// `eventID` (empty when the record has none).
     pub event_id: String,
+    /// For a record without an `eventID`: [`content_hash`] of the record, which stands in for
+    /// the id when repeats are dropped. 0 when the record has an `eventID`.
+    pub content_hash: u64,
     /// Auth or deletion.
     pub kind: Kind,
     /// `eventName`.
@@ -101,7 +104,7 @@ pub struct Row {
 pub fn extract(record: Value<'_, '_>) -> Option<Result<Row, String>> {
     if let Some(key) = repeated_key(record) {
         return Some(Err(format!(
-            "the key {key} appears more than once in a Cognito record"
+            "is a Cognito record with the key {key} more than once"
         )));
     }
     if str_at(record, &["eventSource"]) != Some(USER_POOL_SOURCE) {
@@ -143,19 +146,25 @@ fn repeated_key(record: Value<'_, '_>) -> Option<&'static str> {
 
 fn build_row(record: Value<'_, '_>, kind: Kind, event_name: &str) -> Result<Row, String> {
     let time = match record.get("eventTime") {
-        None => return Err(format!("{event_name} event has no eventTime")),
+        None => return Err(format!("has no eventTime ({event_name})")),
         Some(v) => v
             .as_str()
             .and_then(parse_event_time)
-            .ok_or_else(|| format!("{event_name} event has an invalid eventTime {}", short(v)))?,
+            .ok_or_else(|| format!("has an invalid eventTime {} ({event_name})", short(v)))?,
     };
     let extra = record.get("additionalEventData");
     let request = Request::from_record(record);
     let text = |path: &[&str]| str_at(record, path).unwrap_or_default().to_string();
     let identity_account = str_at(record, &["userIdentity", "accountId"]);
+    let event_id = text(&["eventID"]);
     Ok(Row {
         time,
-        event_id: text(&["eventID"]),
+        content_hash: if event_id.is_empty() {
+            content_hash(record)
+        } else {
+            0
+        },
+        event_id,
         kind,
         event_name: event_name.to_string(),
         outcome: outcome(record),
@@ -354,8 +363,10 @@ fn outcome(record: Value<'_, '_>) -> Outcome {
 }
 
 /// Who called an admin operation: the ARN, and for assumed roles the role (session issuer)
-/// first, since it says more than the session ARN.
-fn caller(record: Value<'_, '_>) -> String {
+/// first, since it says more than the session ARN. Without an ARN (records that EventBridge
+/// delivers often have none), the session issuer's role and the session name from
+/// `principalId` (`ROLEID:session`); `type:principalId` only when nothing better exists.
+pub fn caller(record: Value<'_, '_>) -> String {
     let Some(id) = record.get("userIdentity") else {
         return String::new();
     };
@@ -367,12 +378,71 @@ fn caller(record: Value<'_, '_>) -> String {
     if !arn.is_empty() {
         return arn.to_string();
     }
+    let principal = str_at(id, &["principalId"]).unwrap_or_default();
+    if !issuer.is_empty() {
+        return match principal.split_once(':') {
+            Some((_, session)) if !session.is_empty() => format!("{issuer} (session {session})"),
+            _ => issuer.to_string(),
+        };
+    }
     let kind = str_at(id, &["type"]).unwrap_or("unknown");
     let who = str_at(id, &["invokedBy"])
-        .or_else(|| str_at(id, &["principalId"]))
+        .or_else(|| str_at(id, &["sessionContext", "sessionIssuer", "userName"]))
+        .or_else(|| visible(Some(principal)))
         .or_else(|| str_at(id, &["accountId"]))
         .unwrap_or_default();
     format!("{kind}:{who}")
+}
+
+/// A stable 64-bit hash of a record's content, for records without an `eventID`: object keys
+/// are taken in sorted order and values by type and content, so the same record written
+/// compact, pretty-printed or with its keys in another order hashes the same (FNV-1a).
+pub fn content_hash(record: Value<'_, '_>) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    h.value(record);
+    h.0
+}
+
+struct Fnv(u64);
+
+impl Fnv {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn tagged(&mut self, tag: u8, bytes: &[u8]) {
+        self.bytes(&[tag]);
+        self.bytes(&(bytes.len() as u64).to_le_bytes());
+        self.bytes(bytes);
+    }
+
+    fn value(&mut self, v: Value<'_, '_>) {
+        if let Some(object) = v.as_object() {
+            let mut entries: Vec<_> = object.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            self.tagged(b'{', &(entries.len() as u64).to_le_bytes());
+            for (key, value) in entries {
+                self.tagged(b'k', key.as_bytes());
+                self.value(value);
+            }
+        } else if let Some(array) = v.as_array() {
+            self.tagged(b'[', &(array.len() as u64).to_le_bytes());
+            for item in array.iter() {
+                self.value(item);
+            }
+        } else if let Some(s) = v.as_str() {
+            self.tagged(b's', s.as_bytes());
+        } else if let Some(b) = v.as_bool() {
+            self.tagged(b'b', &[u8::from(b)]);
+        } else if v.is_null() {
+            self.tagged(b'n', &[]);
+        } else {
+            self.tagged(b'#', short(v).as_bytes());
+        }
+    }
 }
 
 #[cfg(test)]

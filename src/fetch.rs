@@ -13,6 +13,8 @@ pub struct RawObject {
     pub location: Location,
     /// Its content.
     pub bytes: Vec<u8>,
+    /// Read only if the content looks like data (see [`ObjectRef::sniff`]).
+    pub sniff: bool,
 }
 
 /// Reads a local object. S3 objects are never passed here.
@@ -23,6 +25,7 @@ pub fn fetch_local(object: ObjectRef) -> Result<RawObject, Problem> {
             Ok(bytes) => Ok(RawObject {
                 location: object.location,
                 bytes,
+                sniff: object.sniff,
             }),
             Err(e) => Err(Problem::new(name, Stage::Fetch, e.to_string())),
         },

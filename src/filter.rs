@@ -68,6 +68,7 @@ mod tests {
         let row = |account: &str, region: &str| Row {
             time: ts("2025-01-15T00:00:00Z"),
             event_id: String::new(),
+            content_hash: 0,
             kind: crate::extract::Kind::Auth,
             event_name: String::new(),
             outcome: crate::extract::Outcome::Success,

@@ -4,7 +4,8 @@
 //! inflater here), sized by the gzip trailer's ISIZE, and accepts the result only when exactly
 //! one member filled exactly that size and consumed every input byte. Anything else (several
 //! members, a lying ISIZE, a size over the cap, corrupt data) goes through flate2's streaming
-//! multi-member decoder under the cap, which also words the error messages.
+//! multi-member decoder under the cap, which also words the error messages and ignores zero
+//! padding after the last member.
 
 use std::io::Read;
 use std::ptr::NonNull;
@@ -98,21 +99,31 @@ impl Inflater {
     }
 }
 
-/// flate2's streaming multi-member decoder under the cap.
+/// flate2's streaming decoder under the cap, one member after another. Zero bytes after the
+/// last member are padding (some copy tools write it; `gzip -d` ignores it too) and are
+/// ignored; any other trailing byte must start another member.
 fn streaming(gz: &[u8], limit: u64, out: &mut Vec<u8>) -> Result<usize, InflateError> {
     out.clear();
-    #[expect(
-        clippy::disallowed_types,
-        reason = "the one capped streaming gzip decoder"
-    )]
-    let mut decoder = flate2::bufread::MultiGzDecoder::new(gz).take(limit + 1);
-    decoder
-        .read_to_end(out)
-        .map_err(|e| InflateError::Invalid(e.to_string()))?;
-    if out.len() as u64 > limit {
-        return Err(InflateError::TooLarge);
+    let mut rest = gz;
+    loop {
+        #[expect(
+            clippy::disallowed_types,
+            reason = "the one capped streaming gzip decoder"
+        )]
+        let mut member = flate2::bufread::GzDecoder::new(rest);
+        let room = (limit + 1).saturating_sub(out.len() as u64);
+        (&mut member)
+            .take(room)
+            .read_to_end(out)
+            .map_err(|e| InflateError::Invalid(e.to_string()))?;
+        if out.len() as u64 > limit {
+            return Err(InflateError::TooLarge);
+        }
+        rest = member.into_inner();
+        if rest.iter().all(|b| *b == 0) {
+            return Ok(out.len());
+        }
     }
-    Ok(out.len())
 }
 
 #[cfg(test)]
@@ -175,6 +186,13 @@ pub(crate) mod tests {
             inflate(&bad_crc, 1000),
             Err(InflateError::Invalid(_))
         ));
+        let mut padded = good.clone();
+        padded.extend_from_slice(&[0; 512]);
+        assert_eq!(
+            inflate(&padded, 1000).unwrap(),
+            b"some content that is long enough to matter",
+            "zero padding after the last member is ignored"
+        );
         let mut trailing = good.clone();
         trailing.extend_from_slice(b"garbage");
         assert!(matches!(

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 
 use crate::cli::{Args, CognitoArgs, Command, FilterArgs, RunArgs, S3Args, SyncArgs};
+use crate::decode::DEFAULT_MAX_DECOMPRESSED_TOTAL_BYTES;
 use crate::decode::{DEFAULT_MAX_DECOMPRESSED_BYTES, Limits};
 use crate::source::SourceSpec;
 use crate::timefmt::{TimeFormat, parse_time_arg};
@@ -157,8 +158,12 @@ fn cognito_from_args(a: CognitoArgs) -> Result<Options> {
         .collect::<Result<_>>()?;
     let time = match &a.tz {
         None => TimeFormat::utc(),
-        Some(name) => TimeFormat::from_zone_name(name).map_err(anyhow::Error::msg)?,
+        Some(name) => TimeFormat::from_zone_name(name).map_err(|e| anyhow::anyhow!("--tz: {e}"))?,
     };
+    if let Some(path) = &a.manifest {
+        check_manifest_dir(path)?;
+    }
+    let filter = filter_from_args(&a.filter, &time)?;
     let report = ReportOptions {
         out_dir: a.out,
         time,
@@ -170,7 +175,7 @@ fn cognito_from_args(a: CognitoArgs) -> Result<Options> {
     Ok(Options {
         mode: Mode::Cognito,
         sources,
-        filter: filter_from_args(&a.filter)?,
+        filter,
         report,
         s3: s3_from_args(a.s3)?,
         limits,
@@ -190,27 +195,61 @@ fn sync_from_args(a: SyncArgs) -> Result<Options> {
             a.source
         );
     }
-    let (threads, quiet, progress, limits) = run_from_args(&a.run)?;
     Ok(Options {
         mode: Mode::Sync { dir: a.dir },
         sources: vec![source],
-        filter: filter_from_args(&a.filter)?,
+        filter: filter_from_args(&a.filter, &TimeFormat::utc())?,
         report: ReportOptions::default(),
         s3: s3_from_args(a.s3)?,
-        limits,
-        threads,
-        quiet,
-        progress,
+        limits: Limits::default(),
+        threads: default_threads(),
+        quiet: a.run.quiet,
+        progress: !a.run.quiet && !a.run.no_progress,
         strict: false,
         full_parse: false,
     })
 }
 
-fn filter_from_args(a: &FilterArgs) -> Result<FilterOptions> {
+/// The `--manifest` file's folder must exist and take a file, before any work.
+fn check_manifest_dir(path: &std::path::Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "--manifest {}: the folder {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    if path.is_dir() {
+        bail!(
+            "--manifest {}: is a folder, not a file name",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// `us-east-1`, `us-gov-west-1`, `ap-southeast-5`, `us-isob-east-1`: two letters, one or more
+/// words, a number, joined by `-`.
+fn is_region_name(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    let word = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && word(&parts[0])
+        && parts[1..parts.len() - 1].iter().all(word)
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+fn filter_from_args(a: &FilterArgs, zone: &TimeFormat) -> Result<FilterOptions> {
     let now = Timestamp::now();
     let parse = |flag: &str, v: &Option<String>| -> Result<Option<Timestamp>> {
         v.as_deref()
-            .map(|s| parse_time_arg(s, now).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
+            .map(|s| parse_time_arg(s, now, zone).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
             .transpose()
     };
     let start = parse("start", &a.start)?;
@@ -229,11 +268,10 @@ fn filter_from_args(a: &FilterArgs) -> Result<FilterOptions> {
     }
     let mut regions = BTreeSet::new();
     for r in a.trail_regions.iter().map(|s| s.trim()) {
-        let ok = !r.is_empty()
-            && r.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !ok {
-            bail!("--trail-region: {r:?} is not a region name (such as eu-west-1)");
+        if !is_region_name(r) {
+            bail!(
+                "--trail-region: {r:?} is not a region name (such as eu-west-1 or ap-northeast-1)"
+            );
         }
         regions.insert(r.to_string());
     }
@@ -245,19 +283,30 @@ fn filter_from_args(a: &FilterArgs) -> Result<FilterOptions> {
     })
 }
 
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(12)
+}
+
 fn run_from_args(a: &RunArgs) -> Result<(usize, bool, bool, Limits)> {
     let threads = match a.threads {
         Some(0) => bail!("--threads must be at least 1"),
         Some(n) => n,
-        None => std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(12),
+        None => default_threads(),
     };
     let max = parse_bytes(&a.max_decompressed_bytes)
         .with_context(|| format!("--max-decompressed-bytes: {:?}", a.max_decompressed_bytes))?;
-    let limits = Limits {
-        max_decompressed_bytes: max,
-    };
+    let total = parse_bytes(&a.max_decompressed_total)
+        .with_context(|| format!("--max-decompressed-total: {:?}", a.max_decompressed_total))?;
+    if total < max {
+        bail!(
+            "--max-decompressed-total ({}) must be at least --max-decompressed-bytes ({})",
+            a.max_decompressed_total,
+            a.max_decompressed_bytes
+        );
+    }
+    let limits = Limits::with_budget(max, total, threads);
     Ok((threads, a.quiet, !a.quiet && !a.no_progress, limits))
 }
 
@@ -300,9 +349,11 @@ fn parse_bytes(s: &str) -> Result<u64> {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
-        }
+        Limits::with_budget(
+            DEFAULT_MAX_DECOMPRESSED_BYTES,
+            DEFAULT_MAX_DECOMPRESSED_TOTAL_BYTES,
+            1,
+        )
     }
 }
 
@@ -330,6 +381,41 @@ mod tests {
     fn filters_are_checked_before_any_work() {
         assert!(parse(&["cognito", "x", "--account", "1234"]).is_err());
         assert!(parse(&["cognito", "x", "--trail-region", "EU West"]).is_err());
+        for typo in [
+            "ap-northeast1",
+            "useast-1",
+            "us-east-",
+            "eu-west-1a",
+            "1-2-3",
+        ] {
+            assert!(
+                parse(&["cognito", "x", "--trail-region", typo]).is_err(),
+                "{typo}"
+            );
+        }
+        for ok in [
+            "ap-northeast-1",
+            "us-gov-west-1",
+            "us-isob-east-1",
+            "il-central-1",
+        ] {
+            assert!(
+                parse(&["cognito", "x", "--trail-region", ok]).is_ok(),
+                "{ok}"
+            );
+        }
+        assert!(parse(&["cognito", "x", "--manifest", "/nonexistent/dir/m.csv"]).is_err());
+        assert!(
+            parse(&[
+                "cognito",
+                "x",
+                "--max-decompressed-bytes",
+                "1G",
+                "--max-decompressed-total",
+                "512M"
+            ])
+            .is_err()
+        );
         assert!(
             parse(&[
                 "cognito",

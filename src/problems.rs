@@ -45,6 +45,20 @@ impl Stage {
     }
 }
 
+impl Stage {
+    /// What was being done, for messages ("cannot fetch").
+    fn verb(self) -> &'static str {
+        match self {
+            Stage::List => "cannot list",
+            Stage::Fetch => "cannot fetch",
+            Stage::Decompress => "cannot decompress",
+            Stage::Parse => "cannot read",
+            Stage::Record => "record",
+            Stage::Write => "cannot write",
+        }
+    }
+}
+
 /// One object (or one record of an object) that could not be used.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Problem {
@@ -52,7 +66,7 @@ pub struct Problem {
     pub object: String,
     /// Which stage failed.
     pub stage: Stage,
-    /// Why, in one line. Record problems start with `record N:` (0-based index in the object).
+    /// Why, in one line. Record problems start with `record N` (0-based index in the object).
     pub message: String,
 }
 
@@ -66,21 +80,20 @@ impl Problem {
         }
     }
 
-    /// A problem with record number `index` (0-based) of `object`.
+    /// A problem with record number `index` (0-based) of `object`; `message` completes the
+    /// sentence "record N ..." (`is not valid JSON (byte 12: ...)`).
     pub fn record(object: impl Into<String>, index: usize, message: impl fmt::Display) -> Problem {
-        Problem::new(object, Stage::Record, format!("record {index}: {message}"))
+        Problem::new(object, Stage::Record, format!("record {index} {message}"))
     }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} failed: {}",
-            self.object,
-            self.stage.as_str(),
-            self.message
-        )
+        match self.stage {
+            // The message names the record already: "x.json: record 3 is not valid JSON".
+            Stage::Record => write!(f, "{}: {}", self.object, self.message),
+            stage => write!(f, "{}: {}: {}", self.object, stage.verb(), self.message),
+        }
     }
 }
 
@@ -99,17 +112,23 @@ pub enum SkipReason {
     OutsideFilter,
     /// `sync` only: already present in the target directory with the same size.
     AlreadySynced,
+    /// Already read once in this run, through another path, link or overlapping source.
+    Duplicate,
+    /// A FIFO, socket or device file in a walked folder: never opened.
+    NotAFile,
 }
 
 impl SkipReason {
     /// All reasons, in summary order.
-    pub const ALL: [SkipReason; 6] = [
+    pub const ALL: [SkipReason; 8] = [
         SkipReason::Digest,
         SkipReason::Insight,
         SkipReason::NotLog,
         SkipReason::OutsideWindow,
         SkipReason::OutsideFilter,
         SkipReason::AlreadySynced,
+        SkipReason::Duplicate,
+        SkipReason::NotAFile,
     ];
 
     /// Short name used in the summary line and the manifest.
@@ -121,6 +140,8 @@ impl SkipReason {
             SkipReason::OutsideWindow => "outside-window",
             SkipReason::OutsideFilter => "outside-filter",
             SkipReason::AlreadySynced => "already-synced",
+            SkipReason::Duplicate => "duplicate",
+            SkipReason::NotAFile => "not-a-file",
         }
     }
 }
@@ -148,10 +169,12 @@ mod tests {
 
     #[test]
     fn record_problem_names_the_index() {
-        let p = Problem::record("x.json", 3, "not an object");
+        let p = Problem::record("x.json", 3, "is not a record (a number)");
+        assert_eq!(p.to_string(), "x.json: record 3 is not a record (a number)");
+        let p = Problem::new("x.json.gz", Stage::Decompress, "not valid gzip");
         assert_eq!(
             p.to_string(),
-            "x.json: record failed: record 3: not an object"
+            "x.json.gz: cannot decompress: not valid gzip"
         );
     }
 }

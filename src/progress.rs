@@ -4,7 +4,7 @@
 //! terminal; otherwise it is hidden and callers need not check. Warnings go through the bar so
 //! they never land in the middle of its line, and are stripped of control characters.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -12,12 +12,25 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::problems::printable;
 
 /// The run's progress: the bar counts bytes (stored size) done of bytes listed, and the
-/// message counts objects.
+/// message counts objects. While the listing still grows there is no total, so no bar and no
+/// ETA: a spinner says "listing"; [`Progress::listing_done`] turns it into the bar.
 pub struct Progress {
     bar: ProgressBar,
     listed: AtomicU64,
     done: AtomicU64,
     bytes_done: AtomicU64,
+    listed_all: AtomicBool,
+}
+
+/// While listing: no total is known, so no bar and no ETA.
+const LISTING_TEMPLATE: &str = "{spinner} [{elapsed_precise}] {bytes} of {total_bytes} listed so far {binary_bytes_per_sec} {msg}";
+
+/// Once the listing is complete.
+const BAR_TEMPLATE: &str = "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} \
+                            {binary_bytes_per_sec} ETA {eta} {msg}";
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// How many finished objects between two updates of the bar.
@@ -30,12 +43,8 @@ impl Progress {
         let bar = if !enabled || bar.is_hidden() {
             ProgressBar::hidden()
         } else {
-            let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} \
-                 {binary_bytes_per_sec} ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
+            bar.set_style(style(LISTING_TEMPLATE));
+            bar.set_message("listing…");
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         };
@@ -44,6 +53,7 @@ impl Progress {
             listed: AtomicU64::new(0),
             done: AtomicU64::new(0),
             bytes_done: AtomicU64::new(0),
+            listed_all: AtomicBool::new(false),
         }
     }
 
@@ -61,8 +71,26 @@ impl Progress {
         if done.is_multiple_of(DRAW_EVERY) {
             self.bar.set_position(total);
             let listed = self.listed.load(Ordering::Relaxed);
-            self.bar.set_message(format!("{done}/{listed} objects"));
+            let more = if self.listed_all.load(Ordering::Relaxed) {
+                ""
+            } else {
+                " (listing…)"
+            };
+            self.bar
+                .set_message(format!("{done}/{listed} objects{more}"));
         }
+    }
+
+    /// The listing is complete: the total is known, so show the bar and its ETA.
+    pub fn listing_done(&self) {
+        self.listed_all.store(true, Ordering::Relaxed);
+        if self.bar.is_hidden() {
+            return;
+        }
+        self.bar.set_style(style(BAR_TEMPLATE));
+        let listed = self.listed.load(Ordering::Relaxed);
+        let done = self.done.load(Ordering::Relaxed);
+        self.bar.set_message(format!("{done}/{listed} objects"));
     }
 
     /// Prints `trailsift: warning: <text>` without breaking the bar.

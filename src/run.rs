@@ -9,7 +9,8 @@
 //! depend on the number of threads.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use anyhow::{Result, bail};
 use rayon::prelude::*;
 use tokio::sync::mpsc;
 
-use crate::decode::{self, Decoded, Parse, Scratch};
+use crate::decode::{self, Bad, Decoded, Parse, Scratch};
 use crate::extract::{self, Kind, Row};
 use crate::fetch::{self, RawObject};
 use crate::filter::Filter;
@@ -25,9 +26,9 @@ use crate::options::{Mode, Options};
 use crate::problems::{EXIT_OK, EXIT_PROBLEMS, Problem, SkipReason, Stage};
 use crate::progress::Progress;
 use crate::report;
-use crate::source::layout::Prune;
+use crate::source::layout::{self, Prune};
 use crate::source::s3::S3Session;
-use crate::source::{Listed, SourceSpec, local};
+use crate::source::{Listed, Location, SourceSpec, local};
 use crate::summary::{ManifestLine, Summary, Tally};
 
 /// How many listed local objects may wait for the workers (each is a path and a size).
@@ -60,6 +61,10 @@ struct Ctx<'a> {
     filter: Filter,
     progress: &'a Progress,
     cancel: &'a AtomicBool,
+    /// Problems already reported, so that one reached twice is reported once.
+    reported: Mutex<HashSet<Problem>>,
+    /// Whether to note the accounts and regions seen (only when the filters name some).
+    note_seen: bool,
 }
 
 /// What one worker has gathered.
@@ -69,6 +74,32 @@ struct Acc {
     problems: Vec<Problem>,
     tally: Tally,
     manifest: Vec<ManifestLine>,
+    /// Accounts and trail regions seen in folder names and Cognito events (`note_seen`).
+    seen: Seen,
+}
+
+/// Accounts and regions that the sources hold, to tell a filter that matches nothing.
+#[derive(Default)]
+struct Seen {
+    accounts: BTreeSet<String>,
+    regions: BTreeSet<String>,
+}
+
+impl Seen {
+    fn note_path(&mut self, path: &str) {
+        let parts: Vec<&str> = path.split('/').collect();
+        let (account, region) = layout::account_and_region(&parts);
+        self.note(account, region);
+    }
+
+    fn note(&mut self, account: Option<&str>, region: Option<&str>) {
+        if let Some(a) = account.filter(|a| !a.is_empty() && !self.accounts.contains(*a)) {
+            self.accounts.insert(a.to_string());
+        }
+        if let Some(r) = region.filter(|r| !r.is_empty() && !self.regions.contains(*r)) {
+            self.regions.insert(r.to_string());
+        }
+    }
 }
 
 thread_local! {
@@ -88,6 +119,8 @@ impl Acc {
         self.problems.extend(other.problems);
         self.tally.add(&other.tally);
         self.manifest.extend(other.manifest);
+        self.seen.accounts.extend(other.seen.accounts);
+        self.seen.regions.extend(other.seen.regions);
         self
     }
 }
@@ -96,7 +129,7 @@ impl Acc {
 fn run_cognito(opts: &Options) -> Result<i32> {
     let started = Instant::now();
     let s3 = S3Session::connect_if_needed(opts, None)?;
-    report::check_out_dir(&opts.report.out_dir)?;
+    let created = report::check_out_dir(&opts.report.out_dir)?;
     // The bar starts only once nothing fatal can happen before the work.
     let progress = Progress::new(opts.progress);
     let cancel = AtomicBool::new(false);
@@ -105,6 +138,8 @@ fn run_cognito(opts: &Options) -> Result<i32> {
         filter: Filter::build(&opts.filter),
         progress: &progress,
         cancel: &cancel,
+        reported: Mutex::new(HashSet::new()),
+        note_seen: !opts.filter.accounts.is_empty() || !opts.filter.regions.is_empty(),
     };
     let acc = if opts.threads == 1 && s3.is_none() {
         sequential(opts, &ctx)
@@ -117,6 +152,10 @@ fn run_cognito(opts: &Options) -> Result<i32> {
     if opts.strict
         && let Some(first) = acc.problems.first()
     {
+        if created {
+            // Only an empty folder that this run made: nothing else is ever removed.
+            let _ = std::fs::remove_dir(&opts.report.out_dir);
+        }
         bail!("--strict: {first}");
     }
     finish_report(opts, acc, started)
@@ -144,7 +183,8 @@ pub(crate) fn drive<T: Send>(
         let lister = scope.spawn(move || {
             list_sources(opts, s3, &prune, progress, &mut |item| {
                 !cancel.load(Ordering::Relaxed) && tx.blocking_send(item).is_ok()
-            })
+            });
+            progress.listing_done();
         });
         let out = consume(rx);
         lister
@@ -166,7 +206,8 @@ fn sequential(opts: &Options, ctx: &Ctx<'_>) -> Acc {
 }
 
 /// Lists every source in order, counting what is listed, and hands each item to `emit`
-/// until it returns false.
+/// until it returns false. An object reached twice (two links to one file, overlapping
+/// sources) is handed over once; its second arrival is a `duplicate` skip.
 fn list_sources(
     opts: &Options,
     s3: Option<&S3Session>,
@@ -174,7 +215,10 @@ fn list_sources(
     progress: &Progress,
     emit: &mut dyn FnMut(Listed) -> bool,
 ) {
+    let mut visited = local::Visited::default();
+    let mut keys = S3Keys::for_sources(&opts.sources);
     let mut send = |item: Listed| {
+        let item = keys.dedupe(item);
         match &item {
             Listed::Object(o) => progress.listed(o.size.unwrap_or(0)),
             Listed::Fetched(raw) => progress.listed(raw.bytes.len() as u64),
@@ -186,7 +230,7 @@ fn list_sources(
     };
     for source in &opts.sources {
         let go_on = match (source, s3) {
-            (SourceSpec::Local(path), _) => local::list(path, prune, &mut send),
+            (SourceSpec::Local(path), _) => local::list(path, prune, &mut visited, &mut send),
             (SourceSpec::S3 { bucket, prefix }, Some(s3)) => {
                 s3.list_and_fetch(bucket, prefix, prune, &mut send)
             }
@@ -198,6 +242,48 @@ fn list_sources(
         };
         if !go_on {
             break;
+        }
+    }
+}
+
+/// The S3 keys fetched so far, kept only when two sources name the same bucket (they may
+/// overlap): a key fetched a second time is skipped as a duplicate.
+struct S3Keys {
+    seen: Option<HashSet<String>>,
+}
+
+impl S3Keys {
+    fn for_sources(sources: &[SourceSpec]) -> S3Keys {
+        let buckets: Vec<&str> = sources
+            .iter()
+            .filter_map(|s| match s {
+                SourceSpec::S3 { bucket, .. } => Some(bucket.as_str()),
+                SourceSpec::Local(_) => None,
+            })
+            .collect();
+        let unique: HashSet<&str> = buckets.iter().copied().collect();
+        S3Keys {
+            seen: (unique.len() < buckets.len()).then(HashSet::new),
+        }
+    }
+
+    fn dedupe(&mut self, item: Listed) -> Listed {
+        let Some(seen) = &mut self.seen else {
+            return item;
+        };
+        match item {
+            Listed::Fetched(raw) if matches!(raw.location, Location::S3 { .. }) => {
+                let name = raw.location.to_string();
+                if seen.insert(name.clone()) {
+                    Listed::Fetched(raw)
+                } else {
+                    Listed::Skipped {
+                        location: name,
+                        reason: SkipReason::Duplicate,
+                    }
+                }
+            }
+            other => other,
         }
     }
 }
@@ -233,6 +319,15 @@ fn consume(mut rx: mpsc::Receiver<Listed>, ctx: &Ctx<'_>) -> Acc {
 fn process(item: Listed, ctx: &Ctx<'_>, acc: &mut Acc) {
     if ctx.cancel.load(Ordering::Relaxed) {
         return;
+    }
+    if ctx.note_seen {
+        match &item {
+            Listed::Object(o) => acc.seen.note_path(&o.location.to_string()),
+            Listed::Fetched(raw) => acc.seen.note_path(&raw.location.to_string()),
+            Listed::Skipped { location, .. } => acc.seen.note_path(location),
+            Listed::Pruned { prefix, .. } => acc.seen.note_path(prefix),
+            Listed::Problem(_) => {}
+        }
     }
     match item {
         Listed::Object(object) => {
@@ -271,9 +366,19 @@ fn skipped(location: String, size: Option<u64>, reason: SkipReason, ctx: &Ctx<'_
 }
 
 fn report_problem(problem: Problem, ctx: &Ctx<'_>, acc: &mut Acc) {
-    ctx.progress.warn(&problem.to_string());
+    let first = ctx
+        .reported
+        .lock()
+        .map(|mut seen| seen.insert(problem.clone()))
+        .unwrap_or(true);
+    if !first {
+        return;
+    }
     if ctx.opts.strict {
+        // The run stops with this problem as its fatal error: said once, there.
         ctx.cancel.store(true, Ordering::Relaxed);
+    } else {
+        ctx.progress.warn(&problem.to_string());
     }
     acc.problems.push(problem);
 }
@@ -294,17 +399,24 @@ fn object_failed(problem: Problem, size: Option<u64>, ctx: &Ctx<'_>, acc: &mut A
 }
 
 fn read_object(raw: RawObject, ctx: &Ctx<'_>, acc: &mut Acc) {
-    let RawObject { location, bytes } = raw;
+    let RawObject {
+        location,
+        bytes,
+        sniff,
+    } = raw;
+    let name = location.to_string();
+    let size = bytes.len() as u64;
+    if sniff && !decode::looks_like_data(&bytes) {
+        return skipped(name, Some(size), SkipReason::NotLog, ctx, acc);
+    }
     let parse = if ctx.opts.full_parse || !location.is_trail_object() {
         Parse::All
     } else {
         Parse::Mentioning
     };
-    let name = location.to_string();
-    let size = bytes.len() as u64;
     let mut matched = 0u64;
     let mut record_problems = Vec::new();
-    let rows = &mut acc.rows;
+    let Acc { rows, seen, .. } = acc;
     let decoded = SCRATCH.with_borrow_mut(|scratch| {
         decode::decode(
             &bytes,
@@ -314,15 +426,23 @@ fn read_object(raw: RawObject, ctx: &Ctx<'_>, acc: &mut Acc) {
             &mut |index, item| {
                 let found = match item {
                     Ok(record) => extract::extract(record),
-                    Err(why) => Some(Err(why)),
+                    Err(Bad::Record(why)) => Some(Err(why)),
+                    Err(Bad::Document(why)) => {
+                        record_problems.push(Problem::new(name.as_str(), Stage::Parse, why));
+                        None
+                    }
                 };
                 match found {
                     None => {}
-                    Some(Ok(row)) if ctx.filter.matches(&row) => {
-                        matched += 1;
-                        rows.push(row);
+                    Some(Ok(row)) => {
+                        if ctx.note_seen {
+                            seen.note(Some(&row.account_id), Some(&row.aws_region));
+                        }
+                        if ctx.filter.matches(&row) {
+                            matched += 1;
+                            rows.push(row);
+                        }
                     }
-                    Some(Ok(_)) => {}
                     Some(Err(why)) => {
                         record_problems.push(Problem::record(name.as_str(), index, why))
                     }
@@ -379,14 +499,15 @@ fn finish_report(opts: &Options, acc: Acc, started: Instant) -> Result<i32> {
         mut problems,
         mut tally,
         mut manifest,
-        ..
+        seen,
     } = acc;
     rows.sort_unstable_by(|a, b| (a.time, &a.event_id, a).cmp(&(b.time, &b.event_id, b)));
     let before = rows.len();
     let keep: Vec<bool> = {
+        // The event id, or for records without one the hash of their content.
         let mut seen = HashSet::with_capacity(rows.len());
         rows.iter()
-            .map(|r| r.event_id.is_empty() || seen.insert(r.event_id.as_str()))
+            .map(|r| seen.insert((r.event_id.as_str(), r.content_hash)))
             .collect()
     };
     let mut keep = keep.into_iter();
@@ -396,11 +517,13 @@ fn finish_report(opts: &Options, acc: Acc, started: Instant) -> Result<i32> {
     tally.deletions = rows.len() as u64 - tally.auth;
     tally.without_sub = rows.iter().filter(|r| r.sub.is_empty()).count() as u64;
     problems.sort();
+    problems.dedup();
     tally.rows_written = report::write_all(&rows, &problems, &opts.report)? as u64;
     if let Some(path) = &opts.report.manifest {
         manifest.sort();
         crate::summary::write_manifest(path, &manifest)?;
     }
+    warn_unmatched_filters(opts, &seen);
     let summary = Summary {
         tally,
         elapsed: started.elapsed(),
@@ -408,9 +531,47 @@ fn finish_report(opts: &Options, acc: Acc, started: Instant) -> Result<i32> {
     if !opts.quiet {
         eprintln!("{}", summary.line(&opts.report.out_dir));
     }
-    Ok(if problems.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_PROBLEMS
-    })
+    if problems.is_empty() {
+        return Ok(EXIT_OK);
+    }
+    if !opts.quiet {
+        eprintln!(
+            "{}",
+            Summary::problems_line(problems.len(), &opts.report.out_dir)
+        );
+    }
+    Ok(EXIT_PROBLEMS)
+}
+
+/// A warning for each `--account` and `--trail-region` value that no folder name and no
+/// Cognito event of the sources carries: most often a typo, which would give empty reports.
+fn warn_unmatched_filters(opts: &Options, seen: &Seen) {
+    let checks = [
+        (
+            "--account",
+            "accounts",
+            &opts.filter.accounts,
+            &seen.accounts,
+        ),
+        (
+            "--trail-region",
+            "regions",
+            &opts.filter.regions,
+            &seen.regions,
+        ),
+    ];
+    for (flag, what, wanted, present) in checks {
+        for value in wanted.iter().filter(|v| !present.contains(*v)) {
+            let held = if present.is_empty() {
+                format!("no {what} seen in folder names or Cognito events")
+            } else {
+                let list: Vec<&str> = present.iter().map(String::as_str).take(20).collect();
+                format!("{what} seen: {}", list.join(", "))
+            };
+            eprintln!(
+                "trailsift: warning: {flag} {value} matches nothing in the sources ({})",
+                crate::problems::printable(&held)
+            );
+        }
+    }
 }

@@ -100,50 +100,61 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// One line for stderr.
+    /// One line for stderr, short enough for a terminal (under about 160 characters on a
+    /// normal run): the details are in the manifest and `problems.csv`.
     pub fn line(&self, out_dir: &Path) -> String {
         let t = &self.tally;
         let listed = t.read + t.failed + t.skipped_total();
         let mut s = format!(
-            "trailsift: {listed} objects: {} read, {} skipped",
-            t.read,
-            t.skipped_total()
+            "trailsift: {}: {} read",
+            count(listed, "object", "objects"),
+            t.read
         );
+        if t.unparsed > 0 {
+            // Trail objects without a Cognito mention: checked, not parsed (--full-parse).
+            let _ = write!(s, " ({} pre-scanned)", t.unparsed);
+        }
+        let _ = write!(s, ", {} skipped", t.skipped_total());
         let reasons = by_reason(&t.skipped);
         if !reasons.is_empty() {
             let _ = write!(s, " ({reasons})");
         }
         let _ = write!(s, ", {} failed", t.failed);
         if t.listing_problems > 0 {
-            let _ = write!(s, ", {} unlistable prefixes", t.listing_problems);
-        }
-        if t.pruned > 0 {
-            let _ = write!(
-                s,
-                "; {} folders not listed ({})",
-                t.pruned,
-                by_reason(&t.pruned_by)
-            );
+            let _ = write!(s, ", {} unlistable", t.listing_problems);
         }
         let _ = write!(
             s,
-            "; {} records ({} bad) in {} objects parsed, {} trail objects without a Cognito \
-             mention not parsed; {} auth events, {} deletions ({} without sub); \
-             {} duplicates dropped; {} rows written to {}; {:.2} s",
-            t.records,
-            t.record_problems,
-            t.read - t.unparsed,
-            t.unparsed,
-            t.auth,
-            t.deletions,
-            t.without_sub,
-            t.duplicates,
-            t.rows_written,
+            "; {}; {}, {}",
+            count(t.records, "record", "records"),
+            count(t.auth, "auth event", "auth events"),
+            count(t.deletions, "deletion", "deletions"),
+        );
+        if t.duplicates > 0 {
+            let _ = write!(s, " ({} dropped)", count(t.duplicates, "repeat", "repeats"));
+        }
+        let _ = write!(
+            s,
+            " in {}; {:.2} s",
             out_dir.display(),
             self.elapsed.as_secs_f64()
         );
         s
     }
+
+    /// The second line when the exit status is 1.
+    pub fn problems_line(problems: usize, out_dir: &Path) -> String {
+        format!(
+            "trailsift: {}: see {}",
+            count(problems as u64, "problem", "problems"),
+            out_dir.join("problems.csv").display()
+        )
+    }
+}
+
+/// `1 object`, `2 objects`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `2 digest, 1 outside-window`: the non-zero counts by reason.

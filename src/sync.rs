@@ -26,14 +26,19 @@ use crate::summary::{Tally, by_reason};
 /// Copies the wanted objects of the S3 source into `dir`. Returns the exit status.
 pub fn run_sync(opts: &Options, dir: &Path) -> Result<i32> {
     let started = Instant::now();
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Connect first: a sync that cannot start leaves no empty target folder behind.
     let s3 = S3Session::connect_if_needed(opts, Some(dir))?;
+    let created = !dir.exists();
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let progress = Progress::new(opts.progress);
     let cancel = AtomicBool::new(false);
     let (tally, problems) = drive(opts, s3.as_ref(), &progress, &cancel, |rx| {
         copy_all(rx, dir, &progress)
     })?;
     progress.finish();
+    if created && tally.read == 0 {
+        remove_empty_dirs(dir);
+    }
     if !opts.quiet {
         eprintln!(
             "trailsift: sync: {} objects copied ({} bytes), {} skipped ({}), {} failed; {} prefixes pruned; {:.2} s",
@@ -51,6 +56,19 @@ pub fn run_sync(opts: &Options, dir: &Path) -> Result<i32> {
     } else {
         EXIT_PROBLEMS
     })
+}
+
+/// Removes `dir` and the folders below it if they hold no file (a sync that copied nothing
+/// into a folder it made leaves nothing behind).
+fn remove_empty_dirs(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_dirs(&entry.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
 }
 
 fn copy_all(mut rx: mpsc::Receiver<Listed>, dir: &Path, progress: &Progress) -> (Tally, u64) {

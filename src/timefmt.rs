@@ -8,8 +8,9 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 /// Parses a `--start`/`--end` value: RFC 3339 (`2025-01-15T00:00:00Z`, `...+09:00`), a plain
-/// date (`2025-01-15`, meaning 00:00 UTC), or a span back from `now` (`90d`, `12h`, `30m`, `2w`).
-pub fn parse_time_arg(value: &str, now: Timestamp) -> Result<Timestamp, String> {
+/// date (`2025-01-15`: 00:00 in `zone`, the `--tz` zone, UTC by default), or a span back from
+/// `now` (`90d`, `12h`, `30m`, `2w`).
+pub fn parse_time_arg(value: &str, now: Timestamp, zone: &TimeFormat) -> Result<Timestamp, String> {
     let value = value.trim();
     if let Some(span) = parse_relative(value) {
         return now
@@ -22,8 +23,10 @@ pub fn parse_time_arg(value: &str, now: Timestamp) -> Result<Timestamp, String> 
     if value.len() == 10
         && let Ok(date) = value.parse::<Date>()
     {
+        // A bare date is midnight in the report's zone (--tz), UTC by default.
+        let tz = zone.zone.clone().unwrap_or(TimeZone::UTC);
         return date
-            .to_zoned(TimeZone::UTC)
+            .to_zoned(tz)
             .map(|z| z.timestamp())
             .map_err(|e| e.to_string());
     }
@@ -94,6 +97,21 @@ impl TimeFormat {
 }
 
 #[cfg(test)]
+mod tz_tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_date_is_midnight_in_the_given_zone() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let tokyo = TimeFormat::from_zone_name("Asia/Tokyo").unwrap();
+        let t = parse_time_arg("2025-01-15", now, &tokyo).unwrap();
+        assert_eq!(t, "2025-01-14T15:00:00Z".parse::<Timestamp>().unwrap());
+        let t = parse_time_arg("2025-01-15T00:00:00Z", now, &tokyo).unwrap();
+        assert_eq!(t, "2025-01-15T00:00:00Z".parse::<Timestamp>().unwrap());
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -113,7 +131,11 @@ mod tests {
             ("2w", "2025-01-18T12:00:00Z"),
         ];
         for (arg, want) in cases {
-            assert_eq!(parse_time_arg(arg, now).unwrap(), ts(want), "{arg}");
+            assert_eq!(
+                parse_time_arg(arg, now, &TimeFormat::utc()).unwrap(),
+                ts(want),
+                "{arg}"
+            );
         }
     }
 
@@ -130,7 +152,7 @@ mod tests {
             "-5d",
         ] {
             assert!(
-                parse_time_arg(arg, now).is_err(),
+                parse_time_arg(arg, now, &TimeFormat::utc()).is_err(),
                 "{arg:?} should be rejected"
             );
         }

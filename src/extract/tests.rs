@@ -200,6 +200,54 @@ fn deleted_by_is_the_caller_or_self() {
     );
 }
 
+// See: issue "Nothing lost quietly" (deleted_by when the caller has no arn).
+#[test]
+fn deleted_by_without_an_arn_names_the_issuer_role_and_session() {
+    let no_arn = r#","userIdentity":{"type":"AssumedRole","principalId":"AROAEXAMPLE:ops-lambda",
+        "sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::1:role/Ops","userName":"Ops"}}}"#;
+    assert_eq!(
+        ok(&rec("AdminDeleteUser", no_arn)).deleted_by,
+        "arn:aws:iam::1:role/Ops (session ops-lambda)"
+    );
+    let no_session = no_arn.replace("AROAEXAMPLE:ops-lambda", "AROAEXAMPLE");
+    assert_eq!(
+        ok(&rec("AdminDeleteUser", &no_session)).deleted_by,
+        "arn:aws:iam::1:role/Ops"
+    );
+    let bare = r#","userIdentity":{"type":"AssumedRole","principalId":"AROAEXAMPLE:x"}"#;
+    assert_eq!(
+        ok(&rec("AdminDeleteUser", bare)).deleted_by,
+        "AssumedRole:AROAEXAMPLE:x",
+        "principalId only when nothing better exists"
+    );
+}
+
+#[test]
+fn records_without_an_event_id_get_a_content_hash_that_ignores_layout() {
+    let plain = rec("InitiateAuth", "").replace(r#","eventID":"e1""#, "");
+    assert!(!plain.contains("eventID"), "{plain}");
+    let a = ok(&plain);
+    assert!(a.event_id.is_empty());
+    assert_ne!(a.content_hash, 0);
+    let pretty = plain.replace(',', ",\n   ");
+    let reordered = plain.replace(
+        r#""awsRegion":"eu-west-1","sourceIPAddress":"203.0.113.9","#,
+        r#""sourceIPAddress":"203.0.113.9","awsRegion":"eu-west-1","#,
+    );
+    assert_ne!(reordered, plain);
+    for same in [pretty, reordered] {
+        assert_eq!(
+            a.content_hash,
+            ok(&same).content_hash,
+            "layout does not count"
+        );
+    }
+    let other = ok(&plain.replace("203.0.113.9", "203.0.113.10"));
+    assert_ne!(a.content_hash, other.content_hash, "content does");
+    let with_id = ok(&rec("InitiateAuth", ""));
+    assert_eq!(with_id.content_hash, 0);
+}
+
 #[test]
 fn unusable_times_are_problems_not_crashes() {
     let no_time = rec("InitiateAuth", "").replace(r#""eventTime":"2025-01-15T10:00:00Z","#, "");
@@ -271,7 +319,7 @@ fn repeated_key_fields_in_cognito_records_are_problems() {
         row(&hidden)
             .unwrap()
             .unwrap_err()
-            .contains("eventSource appears more than once")
+            .contains("the key eventSource more than once")
     );
     let two_names = rec("InitiateAuth", r#","eventName":"ListUsers""#);
     assert!(row(&two_names).unwrap().unwrap_err().contains("eventName"));

@@ -190,6 +190,7 @@ mod tests {
         let row = Row {
             time: "2025-01-15T10:00:00Z".parse().unwrap(),
             event_id: "e".into(),
+            content_hash: 0,
             kind: Kind::Deletion,
             event_name: "AdminDeleteUser".into(),
             outcome: crate::extract::Outcome::Success,

@@ -54,15 +54,18 @@ pub fn write_all(rows: &[Row], problems: &[Problem], opts: &ReportOptions) -> Re
 }
 
 /// Makes sure `dir` exists and a file can be created in it, before any work starts, and
-/// removes the temporary files that an earlier, killed run left behind.
-pub fn check_out_dir(dir: &Path) -> Result<()> {
+/// removes the temporary files that an earlier, killed run left behind. Returns whether it
+/// created `dir` (so that a run that fails after this can remove it again).
+pub fn check_out_dir(dir: &Path) -> Result<bool> {
     remove_stale_temps(dir);
+    let created = !dir.exists();
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     let probe = temp_name(&dir.join("write-check"));
     File::create(&probe)
         .and_then(|_| fs::remove_file(&probe))
-        .with_context(|| format!("cannot write to output directory {}", dir.display()))
+        .with_context(|| format!("cannot write to output directory {}", dir.display()))?;
+    Ok(created)
 }
 
 /// Removes `.NAME.tmp-PID`, `.users.tmp-PID` and `.users.old-PID` entries whose process is

@@ -166,6 +166,24 @@ pub fn is_trail_object(parts: &[&str]) -> bool {
     }
 }
 
+/// The account and trail region folders that a path or key names, where it follows the
+/// layout (`AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/...`); either may be missing.
+pub fn account_and_region<'a>(parts: &[&'a str]) -> (Option<&'a str>, Option<&'a str>) {
+    let Some(logs) = parts.iter().rposition(|p| *p == "AWSLogs") else {
+        return (None, None);
+    };
+    let mut rest = &parts[logs + 1..];
+    if rest.first().is_some_and(|p| p.starts_with("o-")) {
+        rest = &rest[1..];
+    }
+    let account = rest.first().copied().filter(|a| is_account_id(a));
+    let region = match rest.get(1) {
+        Some(&"CloudTrail") if account.is_some() => rest.get(2).copied(),
+        _ => None,
+    };
+    (account, region)
+}
+
 /// A 12-digit AWS account id.
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
@@ -197,6 +215,22 @@ pub fn delivery_time(name: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_and_region_come_from_the_layout() {
+        let parts = |s: &'static str| s.split('/').collect::<Vec<_>>();
+        assert_eq!(
+            account_and_region(&parts(
+                "s3://b/AWSLogs/o-1/111111111111/CloudTrail/eu-west-1/"
+            )),
+            (Some("111111111111"), Some("eu-west-1"))
+        );
+        assert_eq!(
+            account_and_region(&parts("/x/AWSLogs/222222222222/")),
+            (Some("222222222222"), None)
+        );
+        assert_eq!(account_and_region(&parts("/x/logs/a.json")), (None, None));
+    }
 
     fn prune(start: Option<&str>, end: Option<&str>, accounts: &[&str], regions: &[&str]) -> Prune {
         Prune::from_filter(&FilterOptions {

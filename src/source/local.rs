@@ -1,28 +1,71 @@
 //! Listing a local directory tree (an `aws s3 sync` copy, or any folder of CloudTrail JSON).
 //!
 //! Walks depth-first in name order, prunes trail-layout folders by [`layout::judge`] before
-//! opening them, and leaves out files whose names cannot be logs. Symbolic links to files are
-//! followed; links to directories are not (they could loop), and are reported as skipped.
+//! opening them, and leaves out files whose names cannot be logs. Symbolic links to files and
+//! folders are followed (an archive with old years moved to another disk and linked back is
+//! normal); a link back to a folder above it is a loop and a listing problem, and a file or
+//! folder reached a second time (through two links, or two overlapping sources) is skipped as
+//! a duplicate, so nothing is read twice. FIFOs, sockets and devices are never opened.
+//! See: issue "Nothing lost quietly".
 
+use std::collections::HashSet;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
 
 use crate::problems::{Problem, SkipReason, Stage};
 
 use super::layout::{self, Prune};
-use super::{Listed, Location, ObjectRef, is_candidate_name};
+use super::{Listed, Location, NameKind, ObjectRef, name_kind};
+
+/// A file or folder's identity on disk: device and inode.
+type FileId = (u64, u64);
+
+/// What the walks of one run have reached, shared by all local sources.
+#[derive(Debug, Default)]
+pub struct Visited {
+    files: HashSet<FileId>,
+    dirs: HashSet<FileId>,
+}
+
+fn id_of(m: &fs::Metadata) -> FileId {
+    (m.dev(), m.ino())
+}
 
 /// Lists `root`, a file or a directory, calling `emit` for every item. Stops early when `emit`
 /// returns false. The caller has checked that `root` exists.
-pub fn list(root: &Path, prune: &Prune, emit: &mut dyn FnMut(Listed) -> bool) -> bool {
+pub fn list(
+    root: &Path,
+    prune: &Prune,
+    visited: &mut Visited,
+    emit: &mut dyn FnMut(Listed) -> bool,
+) -> bool {
     match fs::metadata(root) {
-        Ok(m) if m.is_dir() => walk(root, prune, emit),
+        Ok(m) if m.is_dir() => {
+            if !visited.dirs.insert(id_of(&m)) {
+                return emit(Listed::Pruned {
+                    prefix: format!("{}/", root.display()),
+                    reason: SkipReason::Duplicate,
+                });
+            }
+            let mut ancestors = vec![id_of(&m)];
+            walk(root, prune, visited, &mut ancestors, emit)
+        }
+        Ok(m) if !visited.files.insert(id_of(&m)) => emit(skipped(root, SkipReason::Duplicate)),
+        // Named on the command line: read whatever it is (a FIFO from `<(zcat ...)` too).
         Ok(m) => list_file(root, Some(m.len()), true, prune, emit),
         Err(e) => emit(Listed::Problem(Problem::new(
             root.display().to_string(),
             Stage::List,
             e.to_string(),
         ))),
+    }
+}
+
+fn skipped(path: &Path, reason: SkipReason) -> Listed {
+    Listed::Skipped {
+        location: path.display().to_string(),
+        reason,
     }
 }
 
@@ -53,24 +96,29 @@ fn list_file(
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let reason = if !explicit && !is_candidate_name(&name) {
+    let kind = name_kind(&name);
+    let reason = if !explicit && kind == NameKind::NotLog {
         Some(SkipReason::NotLog)
     } else {
         judge(path, true, prune)
     };
     emit(match reason {
-        Some(reason) => Listed::Skipped {
-            location: path.display().to_string(),
-            reason,
-        },
+        Some(reason) => skipped(path, reason),
         None => Listed::Object(ObjectRef {
             location: Location::Local(path.to_path_buf()),
             size,
+            sniff: !explicit && kind == NameKind::Unknown,
         }),
     })
 }
 
-fn walk(dir: &Path, prune: &Prune, emit: &mut dyn FnMut(Listed) -> bool) -> bool {
+fn walk(
+    dir: &Path,
+    prune: &Prune,
+    visited: &mut Visited,
+    ancestors: &mut Vec<FileId>,
+    emit: &mut dyn FnMut(Listed) -> bool,
+) -> bool {
     let entries = match fs::read_dir(dir) {
         Ok(rd) => rd.collect::<Result<Vec<_>, _>>(),
         Err(e) => Err(e),
@@ -85,13 +133,24 @@ fn walk(dir: &Path, prune: &Prune, emit: &mut dyn FnMut(Listed) -> bool) -> bool
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
+        // `metadata` follows links: a link is judged by what it points to.
         let keep_going = match fs::metadata(&path) {
-            Err(e) => emit(Listed::Problem(Problem::new(
-                path.display().to_string(),
-                Stage::List,
-                e.to_string(),
-            ))),
-            Ok(m) if m.is_dir() => walk_dir_entry(&path, &entry, prune, emit),
+            Err(e) => {
+                let why = if e.raw_os_error() == Some(40) {
+                    "symbolic links that point to each other in a loop; not followed".to_string()
+                } else if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                    format!("a symbolic link to nothing readable ({e})")
+                } else {
+                    e.to_string()
+                };
+                let problem = Problem::new(path.display().to_string(), Stage::List, why);
+                emit(Listed::Problem(problem))
+            }
+            Ok(m) if m.is_dir() => walk_dir_entry(&path, &m, prune, visited, ancestors, emit),
+            Ok(m) if !m.is_file() => emit(skipped(&path, SkipReason::NotAFile)),
+            Ok(m) if !visited.files.insert(id_of(&m)) => {
+                emit(skipped(&path, SkipReason::Duplicate))
+            }
             Ok(m) => list_file(&path, Some(m.len()), false, prune, emit),
         };
         if !keep_going {
@@ -103,21 +162,33 @@ fn walk(dir: &Path, prune: &Prune, emit: &mut dyn FnMut(Listed) -> bool) -> bool
 
 fn walk_dir_entry(
     path: &Path,
-    entry: &fs::DirEntry,
+    meta: &fs::Metadata,
     prune: &Prune,
+    visited: &mut Visited,
+    ancestors: &mut Vec<FileId>,
     emit: &mut dyn FnMut(Listed) -> bool,
 ) -> bool {
     let prefix = format!("{}/", path.display());
-    if entry.file_type().is_ok_and(|t| t.is_symlink()) {
-        return emit(Listed::Pruned {
+    let id = id_of(meta);
+    if ancestors.contains(&id) {
+        let problem = Problem::new(
             prefix,
-            reason: SkipReason::NotLog,
-        });
+            Stage::List,
+            "a symbolic link back to a folder above it (a loop); not followed",
+        );
+        return emit(Listed::Problem(problem));
     }
-    match judge(path, false, prune) {
-        Some(reason) => emit(Listed::Pruned { prefix, reason }),
-        None => walk(path, prune, emit),
+    if let Some(reason) = judge(path, false, prune) {
+        return emit(Listed::Pruned { prefix, reason });
     }
+    if !visited.dirs.insert(id) {
+        let reason = SkipReason::Duplicate;
+        return emit(Listed::Pruned { prefix, reason });
+    }
+    ancestors.push(id);
+    let keep_going = walk(path, prune, visited, ancestors, emit);
+    ancestors.pop();
+    keep_going
 }
 
 #[cfg(test)]
@@ -142,7 +213,8 @@ mod tests {
             ..Default::default()
         };
         let mut seen = Vec::new();
-        list(dir.path(), &Prune::from_filter(&filter), &mut |l| {
+        let prune = Prune::from_filter(&filter);
+        list(dir.path(), &prune, &mut Visited::default(), &mut |l| {
             seen.push(match l {
                 Listed::Object(o) => format!("object {}", o.location),
                 Listed::Skipped { location, reason } => {

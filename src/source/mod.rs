@@ -99,6 +99,9 @@ pub struct ObjectRef {
     pub location: Location,
     /// Its size in bytes, when the listing told it.
     pub size: Option<u64>,
+    /// Its name has no extension (Firehose writes such names): read it only if its content
+    /// looks like data, else skip it as not a log.
+    pub sniff: bool,
 }
 
 /// What listing produces, one item at a time.
@@ -126,16 +129,39 @@ pub enum Listed {
     Problem(Problem),
 }
 
-/// True for file names that may hold CloudTrail JSON (`.json.gz`, `.json`, `.gz`, `.jsonl`,
-/// `.ndjson`, `.log`), not hidden. Files named on the command line are read whatever their name.
-pub fn is_candidate_name(name: &str) -> bool {
-    if name.starts_with('.') {
-        return false;
+/// What a file name says about its content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameKind {
+    /// May hold CloudTrail JSON: `.json.gz`, `.json`, `.gz`, `.jsonl`, `.ndjson`, `.log`.
+    Log,
+    /// No extension at all (Firehose objects, CloudWatch Logs exports): decided by content.
+    Unknown,
+    /// Hidden, or another extension (`.zip`, `.csv`, `.txt`, ...): not a log.
+    NotLog,
+}
+
+/// Classifies a file name (its last path component). Files named on the command line are read
+/// whatever their name.
+pub fn name_kind(name: &str) -> NameKind {
+    if name.starts_with('.') || name.is_empty() {
+        return NameKind::NotLog;
     }
     let lower = name.to_ascii_lowercase();
-    [".json", ".gz", ".jsonl", ".ndjson", ".log"]
+    if [".json", ".gz", ".jsonl", ".ndjson", ".log"]
         .iter()
         .any(|ext| lower.ends_with(ext))
+    {
+        NameKind::Log
+    } else if !name.contains('.') {
+        NameKind::Unknown
+    } else {
+        NameKind::NotLog
+    }
+}
+
+/// True for file names that may hold CloudTrail JSON (see [`name_kind`]).
+pub fn is_candidate_name(name: &str) -> bool {
+    name_kind(name) != NameKind::NotLog
 }
 
 #[cfg(test)]
@@ -168,6 +194,18 @@ mod tests {
     }
 
     #[test]
+    fn names_without_an_extension_are_decided_by_content() {
+        assert_eq!(name_kind("000000"), NameKind::Unknown);
+        assert_eq!(
+            name_kind("trail-to-s3-1-2025-01-15-10-00-00-0b8e5c2d"),
+            NameKind::Unknown
+        );
+        assert_eq!(name_kind("000000.gz"), NameKind::Log);
+        assert_eq!(name_kind("README.txt"), NameKind::NotLog);
+        assert_eq!(name_kind(".DS_Store"), NameKind::NotLog);
+    }
+
+    #[test]
     fn candidate_names_are_json_or_gzip_like() {
         for yes in [
             "a.json.gz",
@@ -183,6 +221,7 @@ mod tests {
             "README.txt",
             "data.zip",
             ".DS_Store",
+            "notes.txt",
             ".hidden.json",
             "x.csv",
         ] {

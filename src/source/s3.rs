@@ -36,7 +36,7 @@ use crate::options::{Options, S3Options};
 use crate::problems::{Problem, SkipReason, Stage};
 
 use super::layout::{self, Prune};
-use super::{Listed, Location, ObjectRef, SourceSpec, is_candidate_name};
+use super::{Listed, Location, NameKind, ObjectRef, SourceSpec, name_kind};
 
 /// Attempts for one object whose body fails mid-stream (the SDK retries the request itself).
 const BODY_ATTEMPTS: u32 = 3;
@@ -391,7 +391,8 @@ impl Walker {
                 bucket: self.bucket.clone(),
                 key: key.to_string(),
             };
-            let reason = if key.ends_with('/') || !is_candidate_name(name) {
+            let kind = name_kind(name);
+            let reason = if key.ends_with('/') || kind == NameKind::NotLog {
                 Some(SkipReason::NotLog)
             } else {
                 layout::judge(&parts, true, &self.prune)
@@ -401,7 +402,11 @@ impl Walker {
                     location: location.to_string(),
                     reason,
                 }),
-                None => keys.push_back(ObjectRef { location, size }),
+                None => keys.push_back(ObjectRef {
+                    location,
+                    size,
+                    sniff: kind == NameKind::Unknown,
+                }),
             }
         }
         items
@@ -434,6 +439,7 @@ impl Walker {
             Ok(bytes) => Listed::Fetched(RawObject {
                 location: object.location,
                 bytes,
+                sniff: object.sniff,
             }),
             Err(why) => {
                 Listed::Problem(Problem::new(object.location.to_string(), Stage::Fetch, why))
