@@ -61,9 +61,7 @@ fn synthetic(target: usize, with_cognito: bool) -> Vec<u8> {
 }
 
 fn run(bytes: &[u8], parse: Parse, scratch: &mut Scratch) -> usize {
-    let limits = Limits {
-        max_decompressed_bytes: 1 << 30,
-    };
+    let limits = Limits::new(1 << 30);
     let mut rows = 0;
     let decoded = decode(bytes, &limits, parse, scratch, &mut |_, item| {
         if let Ok(record) = item

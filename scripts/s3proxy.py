@@ -35,6 +35,7 @@ Rules (--rule, repeatable), KIND:MATCH:COUNT[:ARG]:
            object) the connection is reset before anything is sent.
     stall  forward, send status line, headers and about half the body, then
            sleep ARG seconds (default 30) and close the connection.
+    delay  wait ARG seconds (default 1), then forward as usual (a slow link).
     gone   the first COUNT matching requests pass untouched; the next one makes
            the whole proxy exit at once (the server disappears mid-run: every
            later connection is refused).
@@ -90,7 +91,7 @@ class Rule:
             raise ValueError(f"bad rule {spec!r}: want KIND:MATCH:COUNT[:ARG]")
         self.spec = spec
         self.kind = parts[0].lower()
-        if self.kind not in ("500", "503", "403", "reset", "stall", "gone"):
+        if self.kind not in ("500", "503", "403", "reset", "stall", "gone", "delay"):
             raise ValueError(f"bad rule {spec!r}: unknown kind {parts[0]!r}")
         arg = None
         # An ARG is present if the last field is a number and the one before it
@@ -261,6 +262,9 @@ class Handler(BaseHTTPRequestHandler):
             if rule is not None and rule.kind in ("500", "503", "403"):
                 self.send_error_xml(int(rule.kind), record)
                 return
+            if rule is not None and rule.kind == "delay":
+                time.sleep(rule.arg if rule.arg is not None else 1.0)
+                rule = None
             self.forward(body, rule, record)
         except ClientGone:
             self.close_connection = True

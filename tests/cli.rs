@@ -5,6 +5,7 @@
 
 mod hostile;
 mod local;
+mod lost;
 mod outputs;
 mod properties;
 mod s3;

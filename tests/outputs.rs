@@ -73,7 +73,7 @@ fn a_run_killed_at_any_moment_leaves_whole_reports() {
     assert_eq!(first.code(), 0);
     let old = report_files(&out);
     for delay_ms in [5u64, 20, 40, 80, 120, 200, 300, 450] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trailsift"))
+        let mut child = crate::util::command()
             .args([
                 "cognito",
                 input.path().to_str().unwrap(),

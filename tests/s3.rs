@@ -37,6 +37,10 @@ fn client(rt: &tokio::runtime::Runtime) -> Client {
             .http_client(http)
             .endpoint_url(endpoint())
             .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            // Never the credential chain: it could ask the instance metadata address.
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
             .load(),
     );
     Client::from_conf(
@@ -505,7 +509,7 @@ fn an_object_that_keeps_failing_is_reported_by_key() {
     assert_eq!(row[1], "fetch");
     assert!(
         run.stderr()
-            .contains(&format!("warning: s3://ts-fail/{key}: fetch failed")),
+            .contains(&format!("warning: s3://ts-fail/{key}: cannot fetch")),
         "{}",
         run.stderr()
     );
@@ -582,7 +586,7 @@ fn local_and_s3_sources_together_count_each_event_once() {
         assert_eq!(run.file(f), local.file(f), "{f}");
     }
     assert!(
-        run.stderr().contains("31 duplicates dropped"),
+        run.stderr().contains("(31 repeats dropped)"),
         "{}",
         run.stderr()
     );
@@ -593,7 +597,7 @@ fn local_and_s3_sources_together_count_each_event_once() {
 fn the_endpoint_can_come_from_the_environment() {
     upload_dir("ts-env", &root().join("testdata/formats"), "");
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_trailsift"))
+    let out = crate::util::command()
         .args(["cognito", "s3://ts-env", "--no-progress", "-o"])
         .arg(tmp.path().join("r"))
         .env("AWS_ENDPOINT_URL", endpoint())
@@ -704,7 +708,7 @@ fn a_named_profile_supplies_credentials_and_unsigned_requests_are_unsigned() {
     let proxy = Proxy::start(&[]);
     let run_as = |extra: &[&str]| {
         let out = tmp.path().join(format!("r{}", extra.len()));
-        let output = Command::new(env!("CARGO_BIN_EXE_trailsift"))
+        let output = crate::util::command()
             .args([
                 "cognito",
                 "s3://ts-profile",
@@ -732,10 +736,213 @@ fn a_named_profile_supplies_credentials_and_unsigned_requests_are_unsigned() {
     let (code, stderr) = run_as(&["--profile", "no-such-profile"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--profile no-such-profile: no such profile in the AWS config files"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("aws configure list-profiles"), "{stderr}");
     // moto, like S3 for a bucket that is listable but not public, refuses unsigned GETs:
     // every object is a fetch problem, which shows the requests went out unsigned.
     let (code, stderr) = run_as(&["--no-sign-request"]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("fetch failed: HTTP 403"), "{stderr}");
+    assert!(stderr.contains("cannot fetch: HTTP 403"), "{stderr}");
     assert!(stderr.contains("0 auth events"), "{stderr}");
+}
+
+/// Runs `trailsift cognito` on an S3 source with no credentials anywhere, plus `env`.
+fn run_without_credentials(url: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = crate::util::command();
+    cmd.args([
+        "cognito",
+        "s3://ts-anything",
+        "--no-progress",
+        "--endpoint-url",
+        url,
+    ])
+    .arg("-o")
+    .arg(tmp.path().join("out"))
+    .env_remove("AWS_ACCESS_KEY_ID")
+    .env_remove("AWS_SECRET_ACCESS_KEY")
+    .env_remove("AWS_PROFILE")
+    .env("AWS_CONFIG_FILE", tmp.path().join("none"))
+    .env("AWS_SHARED_CREDENTIALS_FILE", tmp.path().join("none"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().unwrap();
+    assert!(!tmp.path().join("out").exists(), "nothing written");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+// See: issue "Nothing lost quietly" (S3 errors a person can act on).
+#[test]
+fn s3_setup_errors_are_one_line_that_says_what_to_do() {
+    let (code, stderr) = run_without_credentials(&endpoint(), &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no AWS credentials found"), "{stderr}");
+    assert!(stderr.contains("aws configure"), "{stderr}");
+    assert!(stderr.contains("--no-sign-request"), "{stderr}");
+    assert!(stderr.len() < 300, "{} characters: {stderr}", stderr.len());
+    // A port nothing listens on: bind one, then close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ];
+    let (code, stderr) = run_without_credentials(&dead, &keys);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot connect to {dead}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--endpoint-url"), "{stderr}");
+    assert!(stderr.len() < 300, "{} characters: {stderr}", stderr.len());
+    let (code, stderr) =
+        run_without_credentials(&endpoint(), &[("AWS_PROFILE", "typo"), keys[0], keys[1]]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("AWS_PROFILE typo: no such profile"),
+        "{stderr}"
+    );
+}
+
+// See: issue "Nothing lost quietly" (CloudWatch Logs exports read from s3:// prefixes).
+#[test]
+fn cloudwatch_logs_exports_and_firehose_objects_are_read_from_s3() {
+    let dir = root().join("testdata/wrapped/good/cloudwatch");
+    upload_dir("ts-cwl", &dir.join("export"), "exported/");
+    upload_dir("ts-cwl", &dir.join("firehose"), "firehose/");
+    let url = endpoint();
+    let s3 = cognito(
+        &[
+            &s3_args("s3://ts-cwl/exported/", &url)[..],
+            &["s3://ts-cwl/firehose/"],
+        ]
+        .concat(),
+    );
+    let local = cognito(&[
+        dir.join("export").to_str().unwrap(),
+        dir.join("firehose").to_str().unwrap(),
+    ]);
+    assert_eq!(s3.code(), 0, "{}", s3.stderr());
+    assert_eq!(local.code(), 0, "{}", local.stderr());
+    for f in REPORTS {
+        assert_eq!(s3.file(f), local.file(f), "{f}");
+    }
+    assert_eq!(
+        s3.lines("auth-events.csv").len() + s3.lines("deletions.csv").len(),
+        4
+    );
+    assert!(
+        s3.stderr().contains("1 skipped (1 not-a-log)"),
+        "the export's aws-logs-write-test: {}",
+        s3.stderr()
+    );
+}
+
+// See: issue "Nothing lost quietly" (overlapping sources read each object once).
+#[test]
+fn overlapping_s3_prefixes_read_each_object_once() {
+    upload_dir("ts-overlap", &root().join("testdata/trail"), "");
+    let url = endpoint();
+    let once = cognito(&s3_args("s3://ts-overlap", &url));
+    let twice = cognito(
+        &[
+            &s3_args("s3://ts-overlap", &url)[..],
+            &["s3://ts-overlap/AWSLogs/111111111111/"],
+        ]
+        .concat(),
+    );
+    for f in [
+        "auth-events.csv",
+        "deletions.csv",
+        "users.csv",
+        "problems.csv",
+    ] {
+        assert_eq!(once.file(f), twice.file(f), "{f}");
+    }
+    assert!(twice.stderr().contains("duplicate"), "{}", twice.stderr());
+    assert_eq!(
+        twice.stderr().matches("cannot decompress").count(),
+        1,
+        "a problem is said once: {}",
+        twice.stderr()
+    );
+}
+
+// See: issue "Nothing lost quietly" (a failed sync leaves no empty target folder).
+#[test]
+fn a_failed_sync_leaves_no_empty_target_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mirror");
+    let url = endpoint();
+    let out = trailsift(&[
+        "sync",
+        "s3://ts-no-such-bucket-for-sync",
+        dir.to_str().unwrap(),
+        "--endpoint-url",
+        &url,
+        "--no-progress",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.exists(), "no empty folder left behind");
+    upload("ts-sync-empty", vec![]);
+    let out = trailsift(&[
+        "sync",
+        "s3://ts-sync-empty",
+        dir.to_str().unwrap(),
+        "--endpoint-url",
+        &url,
+        "--no-progress",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!dir.exists(), "nothing copied, no folder made");
+}
+
+// See: issue "Nothing lost quietly" (no ETA while the listing still grows).
+#[test]
+fn the_progress_bar_has_no_eta_while_listing_grows() {
+    upload_dir("ts-progress", &root().join("testdata/trail"), "");
+    // Each LIST waits: the listing takes seconds, long enough for the bar to be drawn.
+    let proxy = Proxy::start(&["delay:list-type:*:0.3"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("typescript");
+    let cmd = format!(
+        "stty cols 160 2>/dev/null; AWS_EC2_METADATA_DISABLED=true {} cognito s3://ts-progress \
+         --endpoint-url {} -o {}",
+        env!("CARGO_BIN_EXE_trailsift"),
+        proxy.url,
+        tmp.path().join("out").display()
+    );
+    // `script` runs the command on a terminal, so the bar is drawn as a person sees it.
+    let status = Command::new("script")
+        .args(["-qefc", &cmd])
+        .arg(&log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .expect("util-linux `script` runs the command on a terminal");
+    let screen = String::from_utf8_lossy(&fs::read(&log).unwrap()).into_owned();
+    assert_eq!(status.code(), Some(1), "{screen}");
+    let frames: Vec<&str> = screen.split(['\r', '\n']).collect();
+    let listing: Vec<&&str> = frames.iter().filter(|f| f.contains("listing")).collect();
+    assert!(
+        !listing.is_empty(),
+        "no frame said it was listing: {screen}"
+    );
+    for frame in listing {
+        assert!(!frame.contains("ETA"), "ETA while listing: {frame:?}");
+    }
+    assert!(screen.contains("trailsift: 18 objects"), "{screen}");
 }

@@ -118,8 +118,12 @@ pub(super) fn json_error(e: &simd_json::Error, text: &[u8], offset: usize) -> St
     let at = offset + e.index();
     let what = match e.error() {
         ErrorType::InvalidUtf8 => {
+            // simd-json validates in blocks; the exact byte comes from the standard library.
+            let exact = std::str::from_utf8(text)
+                .err()
+                .map_or(at, |u| offset + u.valid_up_to());
             return format!(
-                "is not valid UTF-8 (byte {at}): the text looks like {}",
+                "is not valid UTF-8 (byte {exact}): the text looks like {}",
                 guess_encoding(text)
             );
         }

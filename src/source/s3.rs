@@ -81,6 +81,9 @@ impl S3Session {
             .enable_all()
             .build()
             .context("cannot start the S3 runtime")?;
+        if !opts.s3.no_sign_request {
+            runtime.block_on(check_profile(&opts.s3))?;
+        }
         let sdk = runtime.block_on(load_config(&opts.s3));
         let mut clients = HashMap::new();
         for bucket in buckets {
@@ -212,15 +215,19 @@ async fn client_for_bucket(
                 .bucket(bucket)
                 .send()
                 .await
-                .map_err(|e| bucket_error(bucket, &e))?;
+                .map_err(|e| bucket_error(bucket, &e, s3))?;
             Ok(client)
         }
-        (_, Err(e)) => Err(bucket_error(bucket, &e)),
+        (_, Err(e)) => Err(bucket_error(bucket, &e, s3)),
         (_, Ok(_)) => Ok(client),
     }
 }
 
-fn bucket_error<E: std::error::Error + 'static>(bucket: &str, e: &SdkError<E>) -> anyhow::Error {
+fn bucket_error<E: std::error::Error + 'static>(
+    bucket: &str,
+    e: &SdkError<E>,
+    s3: &S3Options,
+) -> anyhow::Error {
     let status = e.raw_response().map(|r| r.status().as_u16());
     match status {
         Some(404) => anyhow!(
@@ -230,11 +237,131 @@ fn bucket_error<E: std::error::Error + 'static>(bucket: &str, e: &SdkError<E>) -
             "access denied to bucket s3://{bucket}: check the credentials (--profile, AWS_PROFILE, \
              `aws sso login`) and that they allow s3:ListBucket and s3:GetObject"
         ),
-        _ => anyhow!(
+        _ => anyhow!("{}", connect_error(bucket, e, s3)),
+    }
+}
+
+/// One line a person can act on for an error that happened before S3 answered: no
+/// credentials, an SSO session to renew, an endpoint that cannot be reached. The SDK's own
+/// text (over a thousand characters of debug output) is cut to its first cause.
+/// See: issue "Nothing lost quietly" (S3 errors a person can act on).
+pub(crate) fn connect_error<E: std::error::Error + 'static>(
+    bucket: &str,
+    e: &SdkError<E>,
+    s3: &S3Options,
+) -> String {
+    let mut chain = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        chain.push(err.to_string());
+        cur = err.source();
+    }
+    let text = chain.join(": ").to_lowercase();
+    let profile = s3
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok())
+        .unwrap_or_else(|| "default".to_string());
+    let endpoint = s3
+        .endpoint_url
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .unwrap_or_else(|| "the S3 endpoint".to_string());
+    if text.contains("sso") && (text.contains("expired") || text.contains("unauthorized")) {
+        return format!(
+            "the SSO session of profile {profile} has expired: run `aws sso login --profile {profile}`, then try again"
+        );
+    }
+    if text.contains("no credentials found") || text.contains("credentialsnotloaded") {
+        return format!(
+            "no AWS credentials found to read s3://{bucket}: run `aws configure` (or \
+             `aws sso login --profile NAME`) and pass --profile NAME, or use --no-sign-request \
+             for a public bucket"
+        );
+    }
+    if text.contains("loading credentials") || text.contains("credential") {
+        let first = chain.get(1).or(chain.first()).cloned().unwrap_or_default();
+        return format!(
+            "cannot load the AWS credentials of profile {profile}: {}; check `aws configure \
+             list --profile {profile}` (for SSO: `aws sso login --profile {profile}`)",
+            short(&first)
+        );
+    }
+    let dispatch = match e {
+        SdkError::DispatchFailure(d) => Some((d.is_io(), d.is_timeout())),
+        SdkError::TimeoutError(_) => Some((false, true)),
+        _ => None,
+    };
+    match dispatch {
+        Some((_, true)) => format!(
+            "no answer from {endpoint} in time (bucket s3://{bucket}): check the network, and \
+             --endpoint-url or AWS_ENDPOINT_URL if you use one"
+        ),
+        Some((true, _)) | None if text.contains("dns error") => format!(
+            "cannot find the host of {endpoint} (bucket s3://{bucket}): check --endpoint-url \
+             (or AWS_ENDPOINT_URL) and the network's DNS"
+        ),
+        Some((true, _)) => format!(
+            "cannot connect to {endpoint} (bucket s3://{bucket}): {}; check --endpoint-url (or \
+             AWS_ENDPOINT_URL) and the network",
+            short(chain.last().map_or("", String::as_str))
+        ),
+        _ => format!(
             "cannot reach bucket s3://{bucket}: {}",
-            DisplayErrorContext(e)
+            short(chain.get(1).or(chain.first()).map_or("", String::as_str))
         ),
     }
+}
+
+/// The first 200 characters of an error text, on one line.
+fn short(text: &str) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.len() > 200 {
+        format!("{}...", &one_line[..one_line.floor_char_boundary(200)])
+    } else {
+        one_line
+    }
+}
+
+/// A `--profile` (or `AWS_PROFILE`) that no AWS config file defines is a fatal error before
+/// any work: the SDK would only say that no credentials were found.
+async fn check_profile(s3: &S3Options) -> Result<()> {
+    let Some(name) = s3
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok())
+    else {
+        return Ok(());
+    };
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    let set = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &files,
+        None,
+    )
+    .await;
+    let known = match &set {
+        Ok(set) => set.get_profile(&name).is_some(),
+        Err(_) => false,
+    };
+    if !known {
+        let from = if s3.profile.is_some() {
+            "--profile"
+        } else {
+            "AWS_PROFILE"
+        };
+        anyhow::bail!(
+            "{from} {name}: no such profile in the AWS config files (~/.aws/config, \
+             ~/.aws/credentials, or AWS_CONFIG_FILE): `aws configure list-profiles` lists them, \
+             `aws configure --profile {name}` creates it"
+        );
+    }
+    Ok(())
 }
 
 /// What one finished request produced.

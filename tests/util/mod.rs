@@ -16,6 +16,14 @@ pub fn testdata(rel: &str) -> String {
     root().join("testdata").join(rel).display().to_string()
 }
 
+/// A `trailsift` command that can never reach past loopback for credentials: the instance
+/// metadata address is off, whatever the environment of the test run says.
+pub fn command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailsift"));
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
 /// The result of one run.
 pub struct Run {
     pub out: PathBuf,
@@ -73,7 +81,7 @@ pub fn cognito(args: &[&str]) -> Run {
 
 /// Runs `trailsift cognito ARGS -o OUT --no-progress`.
 pub fn cognito_into(out: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailsift"));
+    let mut cmd = command();
     cmd.arg("cognito")
         .args(args)
         .arg("-o")
@@ -89,10 +97,7 @@ pub fn cognito_into(out: &Path, args: &[&str]) -> Run {
 
 /// Runs `trailsift ARGS` as given.
 pub fn trailsift(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trailsift"))
-        .args(args)
-        .output()
-        .unwrap()
+    command().args(args).output().unwrap()
 }
 
 /// Every report file of a run, name → bytes, for byte-for-byte comparisons.
@@ -113,4 +118,22 @@ fn collect(base: &Path, dir: &Path, files: &mut Vec<(String, Vec<u8>)>) {
             files.push((rel, fs::read(&p).unwrap()));
         }
     }
+}
+
+/// The index of `column` in the header of the CSV report `name`.
+pub fn header_index(run: &Run, name: &str, column: &str) -> usize {
+    let mut r = csv::Reader::from_path(run.out.join(name)).unwrap();
+    r.headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == column)
+        .unwrap_or_else(|| panic!("{name} has no column {column}"))
+}
+
+/// Gzip of `data` in one member.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
 }

@@ -7,9 +7,7 @@ use trailsift::decode::{Limits, Parse, Scratch, decode};
 use trailsift::extract::extract;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits {
-        max_decompressed_bytes: 4 << 20,
-    };
+    let limits = Limits::new(4 << 20);
     let mut scratch = Scratch::default();
     for parse in [Parse::All, Parse::Mentioning] {
         let _ = decode(data, &limits, parse, &mut scratch, &mut |_, item| {
