@@ -24,19 +24,25 @@
 //! lane" of the process, so only one object at a time holds more than a share, and the total
 //! stays under the budget whatever the thread count. See: issue "Nothing lost quietly".
 
+mod scan;
+mod shapes;
 mod text;
 
 use std::sync::{Mutex, MutexGuard};
 
 use memchr::memmem;
-use simd_json::prelude::*;
 use simd_json::tape::{Tape, Value};
 use simd_json::{Buffers, INPUT_PADDING};
 
 use crate::inflate::{InflateError, Inflater};
 use crate::problems::Stage;
 
-use text::{Encoding, json_error, kind_of, sniff_encoding, utf16_to_utf8};
+use scan::{
+    document_end, is_cut_off, is_export_lines, is_iso_time, items_array_start, next_json_line,
+    scalar_end, split_documents,
+};
+use shapes::{visit_document, visit_item};
+use text::{Encoding, json_error, sniff_encoding, utf16_to_utf8};
 
 /// Default cap on one object's decompressed size. Real CloudTrail objects stay under a few
 /// hundred MB of JSON; past this, an object is reported instead of exhausting memory.
@@ -329,34 +335,6 @@ fn not_json(byte: u8, at: usize) -> DecodeError {
     DecodeError::parse(format!("not JSON: starts with {shown} at byte {at}"))
 }
 
-/// `2025-01-15T10:00:00.000Z {...}`: the first line starts with an ISO-8601 time and a space,
-/// as in the objects a CloudWatch Logs export task writes.
-fn is_export_lines(text: &[u8]) -> bool {
-    let start = text.iter().position(|b| !b.is_ascii_whitespace());
-    let Some(line) = start.map(|i| &text[i..]) else {
-        return false;
-    };
-    let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
-    match memchr::memchr(b' ', line) {
-        Some(sp) => is_iso_time(&line[..sp]),
-        None => false,
-    }
-}
-
-/// `YYYY-MM-DDTHH:MM...`, loosely: digits and separators in the right places.
-fn is_iso_time(word: &[u8]) -> bool {
-    let digit = |i: usize| word.get(i).is_some_and(u8::is_ascii_digit);
-    word.len() >= 16
-        && (0..4).all(digit)
-        && word[4] == b'-'
-        && digit(5)
-        && digit(6)
-        && word[7] == b'-'
-        && digit(8)
-        && digit(9)
-        && word[10] == b'T'
-}
-
 /// Parses with reused buffers: simd-json's tape, filled in place from a padded input.
 struct Parser<'s> {
     buffers: &'s mut Buffers,
@@ -387,10 +365,12 @@ impl Parser<'_> {
         doc: &mut Vec<u8>,
         visit: &mut Visit<'_>,
     ) -> Result<Decoded, DecodeError> {
-        let ranges = split_documents(json)?;
-        let single = ranges.len() == 1;
+        let mut ranges: std::collections::VecDeque<_> = split_documents(json)?.into();
+        let mut single = ranges.len() == 1;
         let mut index = 0;
-        for (n, range) in ranges.into_iter().enumerate() {
+        let mut n = 0;
+        while let Some(range) = ranges.pop_front() {
+            n += 1;
             let start = range.start;
             let text = &json[range];
             doc.clear();
@@ -405,10 +385,31 @@ impl Parser<'_> {
                 Ok(Err(e)) => return Err(e),
                 Err(e) => e,
             };
+            if let Some(next) = next_json_line(text) {
+                // JSON Lines: a broken line (an unclosed `{`) would swallow the lines after
+                // it; it is one bad record, and reading goes on at the next line.
+                let line = &text[..next];
+                visit(index, Err(Bad::Record(json_error(&error, line, start))));
+                index += 1;
+                single = false;
+                let rest = start + next;
+                ranges = match split_documents(&json[rest..]) {
+                    Ok(more) => more
+                        .into_iter()
+                        .map(|r| r.start + rest..r.end + rest)
+                        .collect(),
+                    Err(e) => {
+                        visit(index, Err(Bad::Record(e.message)));
+                        index += 1;
+                        Default::default()
+                    }
+                };
+                continue;
+            }
             let what = if single {
                 "the document".to_string()
             } else {
-                format!("document {} (from byte {start})", n + 1)
+                format!("document {n} (from byte {start})")
             };
             let damage = if is_cut_off(text) {
                 format!("{what} is cut off after byte {}", start + text.len())
@@ -563,713 +564,5 @@ struct Salvaged {
     explained: bool,
 }
 
-/// Whether a document ends without its closing bracket.
-fn is_cut_off(text: &[u8]) -> bool {
-    let last = text.iter().rposition(|b| !b.is_ascii_whitespace());
-    !matches!(last.map(|i| text[i]), Some(b'}' | b']'))
-}
-
-/// Splits a buffer into its top-level JSON documents (one for a log file, one per line for
-/// JSON Lines, several for concatenated `lookup-events` pages or Firehose records). Strings
-/// are skipped with their escapes; an unterminated last document runs to the end and fails to
-/// parse.
-fn split_documents(buf: &[u8]) -> Result<Vec<std::ops::Range<usize>>, DecodeError> {
-    let mut docs = Vec::new();
-    let mut i = if buf.starts_with(b"\xEF\xBB\xBF") {
-        3
-    } else {
-        0
-    };
-    while i < buf.len() {
-        match buf[i] {
-            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
-            b'{' | b'[' => {
-                let end = document_end(buf, i)?;
-                docs.push(i..end);
-                i = end;
-            }
-            other if docs.is_empty() => return Err(not_json(other, i)),
-            other => {
-                return Err(DecodeError::parse(format!(
-                    "unexpected {:?} at byte {i} after a JSON document",
-                    char::from(other)
-                )));
-            }
-        }
-    }
-    if docs.is_empty() {
-        return Err(DecodeError::parse("empty: no JSON document"));
-    }
-    Ok(docs)
-}
-
-/// The end of the document starting at `start`, found by skipping strings with memchr and
-/// counting brackets in between.
-fn document_end(buf: &[u8], start: usize) -> Result<usize, DecodeError> {
-    let mut depth = 0usize;
-    let mut i = start;
-    while i < buf.len() {
-        match buf[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', &buf[i.min(buf.len())..]) {
-                        None => return Ok(buf.len()),
-                        Some(k) if buf[i + k] == b'\\' => i += k + 2,
-                        Some(k) => {
-                            i += k;
-                            break;
-                        }
-                    }
-                }
-            }
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > MAX_NESTING_DEPTH {
-                    return Err(DecodeError::parse(format!(
-                        "is nested deeper than {MAX_NESTING_DEPTH} levels (byte {i})"
-                    )));
-                }
-            }
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return Ok(i + 1);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    Ok(buf.len())
-}
-
-fn skip_blanks(text: &[u8], mut i: usize) -> usize {
-    while text.get(i).is_some_and(u8::is_ascii_whitespace) {
-        i += 1;
-    }
-    i
-}
-
-/// The index of the first element of a document's items: after `[` for a bare array, or
-/// after `"KEY":[` for a top-level key of [`ITEM_KEYS`] (other keys' values are skipped).
-/// None when there is no such array.
-fn items_array_start(text: &[u8]) -> Option<usize> {
-    let mut i = skip_blanks(text, 0);
-    match text.get(i)? {
-        b'[' => return Some(i + 1),
-        b'{' => i += 1,
-        _ => return None,
-    }
-    loop {
-        i = skip_blanks(text, i);
-        if *text.get(i)? != b'"' {
-            return None;
-        }
-        let key_end = scalar_end(text, i);
-        let key = text.get(i + 1..key_end.checked_sub(1)?)?;
-        i = skip_blanks(text, key_end);
-        if *text.get(i)? != b':' {
-            return None;
-        }
-        i = skip_blanks(text, i + 1);
-        if ITEM_KEYS.contains(&key) && text.get(i) == Some(&b'[') {
-            return Some(i + 1);
-        }
-        i = match text.get(i)? {
-            b'{' | b'[' => document_end(text, i).ok()?,
-            _ => scalar_end(text, i),
-        };
-        i = skip_blanks(text, i);
-        if *text.get(i)? != b',' {
-            return None;
-        }
-        i += 1;
-    }
-}
-
-/// The end of a scalar element starting at `start` (a string is skipped whole).
-fn scalar_end(text: &[u8], start: usize) -> usize {
-    let mut i = start;
-    if text[i] == b'"' {
-        i += 1;
-        while i < text.len() && text[i] != b'"' {
-            i += if text[i] == b'\\' { 2 } else { 1 };
-        }
-        return (i + 1).min(text.len());
-    }
-    while i < text.len() && !matches!(text[i], b',' | b']' | b'}') {
-        i += 1;
-    }
-    i
-}
-
-/// A CloudTrail record has at least one of these (Insights records have no `eventSource` or
-/// `eventName`; some exported records lack `eventTime`; the AWS documentation's excerpts
-/// keep only `eventVersion` and `userIdentity`).
-fn looks_like_record(v: Value<'_, '_>) -> bool {
-    ["eventVersion", "eventSource", "eventName", "eventTime"]
-        .iter()
-        .any(|k| v.get(*k).is_some())
-}
-
-/// What a parsed document holds.
-enum Items<'t, 'i> {
-    /// These items (records, or wrappers of records).
-    Array(simd_json::tape::Array<'t, 'i>),
-    /// The document is itself one item.
-    One,
-    /// Nothing to read on purpose (a subscription's control message).
-    Nothing,
-    /// A digest.
-    Digest,
-    /// Not a shape this module knows.
-    Unknown,
-}
-
-fn items_of<'t, 'i>(doc: Value<'t, 'i>) -> Result<Items<'t, 'i>, DecodeError> {
-    if let Some(array) = doc.as_array() {
-        return Ok(Items::Array(array));
-    }
-    if let Some(records) = doc.get("Records") {
-        return records
-            .as_array()
-            .map(Items::Array)
-            .ok_or_else(|| DecodeError::parse("\"Records\" is not an array"));
-    }
-    if let Some(kind) = doc.get("messageType").and_then(|t| t.into_string()) {
-        if kind == "CONTROL_MESSAGE" {
-            return Ok(Items::Nothing);
-        }
-        if let Some(events) = doc.get("logEvents").and_then(|e| e.as_array()) {
-            return Ok(Items::Array(events));
-        }
-    }
-    for key in ["Events", "events"] {
-        if let Some(events) = doc.get(key).and_then(|e| e.as_array()) {
-            return Ok(Items::Array(events));
-        }
-    }
-    if doc.get("digestStartTime").is_some() || doc.get("logFiles").is_some() {
-        return Ok(Items::Digest);
-    }
-    if looks_like_record(doc) || is_wrapper(doc) {
-        return Ok(Items::One);
-    }
-    Ok(Items::Unknown)
-}
-
-fn visit_document(
-    doc: Value<'_, '_>,
-    single: bool,
-    index: &mut usize,
-    nested: &mut Vec<u8>,
-    visit: &mut Visit<'_>,
-) -> Result<Decoded, DecodeError> {
-    let items = match items_of(doc)? {
-        Items::Array(items) => items,
-        Items::One => {
-            visit_item(doc, *index, nested, visit);
-            *index += 1;
-            return Ok(Decoded::Records(1));
-        }
-        Items::Nothing => return Ok(Decoded::Records(0)),
-        Items::Digest => return Ok(Decoded::Digest),
-        Items::Unknown if single => {
-            return Err(DecodeError::parse(
-                "not a CloudTrail log: no \"Records\" array and no record",
-            ));
-        }
-        Items::Unknown => {
-            let why = format!("is not a CloudTrail record ({})", no_record_keys(doc));
-            visit(*index, Err(Bad::Record(why)));
-            *index += 1;
-            return Ok(Decoded::Records(1));
-        }
-    };
-    for item in items.iter() {
-        visit_item(item, *index, nested, visit);
-        *index += 1;
-    }
-    Ok(Decoded::Records(items.len()))
-}
-
-fn no_record_keys(v: Value<'_, '_>) -> String {
-    if v.is_object() {
-        "it has no eventVersion, eventSource, eventName or eventTime".to_string()
-    } else {
-        kind_of(v).to_string()
-    }
-}
-
-/// An EventBridge event, a `lookup-events` event or a CloudWatch Logs event, which carry a
-/// record inside.
-fn is_wrapper(v: Value<'_, '_>) -> bool {
-    v.get("CloudTrailEvent").is_some()
-        || (v.get("detail-type").is_some() && v.get("detail").is_some())
-        || is_log_event(v)
-}
-
-/// A CloudWatch Logs event: `{"timestamp": ..., "message": "<text>"}` (plus ids and streams).
-fn is_log_event(v: Value<'_, '_>) -> bool {
-    v.get("timestamp").is_some() && v.get("message").is_some_and(|m| m.is_str())
-}
-
-/// Hands one item to the visitor: the record itself, or the record inside its wrapper (a JSON
-/// string, `CloudTrailEvent`, a log event's `message`, an EventBridge `detail`).
-fn visit_item(item: Value<'_, '_>, index: usize, nested: &mut Vec<u8>, visit: &mut Visit<'_>) {
-    let inner = if let Some(text) = item.into_string() {
-        Some(("a text that", text))
-    } else if let Some(event) = item.get("CloudTrailEvent") {
-        match event.into_string() {
-            Some(text) => Some(("a CloudTrailEvent that", text)),
-            None => {
-                let why = "has a CloudTrailEvent that is not a string".to_string();
-                return visit(index, Err(Bad::Record(why)));
-            }
-        }
-    } else if is_log_event(item) && !looks_like_record(item) {
-        item.get("message")
-            .and_then(|m| m.into_string())
-            .map(|m| ("a log message that", m))
-    } else {
-        None
-    };
-    let Some((what, text)) = inner else {
-        return visit(index, record_in(item));
-    };
-    nested.clear();
-    nested.extend_from_slice(text.as_bytes());
-    match simd_json::to_tape(nested) {
-        Ok(tape) => visit(index, record_in(tape.as_value())),
-        Err(e) => {
-            let why = json_error(&e, text.as_bytes(), 0).replacen("(byte", "(its byte", 1);
-            visit(index, Err(Bad::Record(format!("has {what} {why}"))));
-        }
-    }
-}
-
-/// The record an object is, or that its EventBridge `detail` is.
-fn record_in<'t, 'i>(v: Value<'t, 'i>) -> Item<'t, 'i> {
-    if !v.is_object() {
-        return Err(Bad::Record(format!("is not a record ({})", kind_of(v))));
-    }
-    let record = if v.get("detail-type").is_some() {
-        match v.get("detail") {
-            Some(detail) if detail.is_object() => detail,
-            _ => {
-                let why = "is an EventBridge event without a detail object".to_string();
-                return Err(Bad::Record(why));
-            }
-        }
-    } else {
-        v
-    };
-    if looks_like_record(record) {
-        Ok(record)
-    } else {
-        Err(Bad::Record(format!(
-            "is not a CloudTrail record ({})",
-            no_record_keys(record)
-        )))
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::inflate::tests::gzip;
-
-    /// Decodes and returns, per item, the record's eventID or the error text.
-    fn items(bytes: &[u8], limit: u64) -> Result<(Decoded, Vec<String>), DecodeError> {
-        let mut out = Vec::new();
-        let limits = Limits::new(limit);
-        let decoded = decode(
-            bytes,
-            &limits,
-            Parse::All,
-            &mut Scratch::default(),
-            &mut |i, item: Item<'_, '_>| {
-                out.push(match item {
-                    Ok(r) => format!(
-                        "{i}:{}",
-                        r.get("eventID")
-                            .and_then(|v| v.into_string())
-                            .unwrap_or("-")
-                    ),
-                    Err(Bad::Record(e)) => format!("{i}:error:{e}"),
-                    Err(Bad::Document(e)) => format!("{i}:damage:{e}"),
-                })
-            },
-        )?;
-        Ok((decoded, out))
-    }
-
-    fn ids(bytes: &[u8]) -> Vec<String> {
-        items(bytes, 1 << 20).unwrap().1
-    }
-
-    #[test]
-    fn reads_every_input_format() {
-        let rec =
-            |id: &str| format!(r#"{{"eventVersion":"1.08","eventSource":"s","eventID":"{id}"}}"#);
-        let both = vec!["0:a".to_string(), "1:b".to_string()];
-        let trail = format!(r#"{{"Records":[{},{}]}}"#, rec("a"), rec("b"));
-        assert_eq!(ids(trail.as_bytes()), both);
-        assert_eq!(ids(&gzip(trail.as_bytes())), both);
-        assert_eq!(
-            ids(format!("[{},\n {}]", rec("a"), rec("b")).as_bytes()),
-            both
-        );
-        assert_eq!(
-            ids(format!("{}\n{}\n\n", rec("a"), rec("b")).as_bytes()),
-            both
-        );
-        let eb = |id: &str| {
-            format!(
-                r#"{{"detail-type":"AWS API Call via CloudTrail","detail":{}}}"#,
-                rec(id)
-            )
-        };
-        assert_eq!(ids(eb("a").as_bytes()), ["0:a"]);
-        assert_eq!(ids(format!("[{},{}]", eb("a"), eb("b")).as_bytes()), both);
-        assert_eq!(ids(format!("{}\n{}\n", eb("a"), eb("b")).as_bytes()), both);
-        let lookup = |id: &str| {
-            let s = simd_json::to_string(&rec(id)).unwrap();
-            format!(r#"{{"EventId":"{id}","CloudTrailEvent":{s}}}"#)
-        };
-        let page = format!(r#"{{"Events":[{},{}]}}"#, lookup("a"), lookup("b"));
-        assert_eq!(ids(page.as_bytes()), both);
-        let pages = format!(
-            "{}\n{{\"Events\":[{}],\"NextToken\":\"x\"}}",
-            page,
-            lookup("c")
-        );
-        assert_eq!(ids(pages.as_bytes()), ["0:a", "1:b", "2:c"]);
-    }
-
-    #[test]
-    fn concatenated_gzip_members_are_read_fully() {
-        let trail =
-            br#"{"Records":[{"eventName":"E","eventID":"a"},{"eventName":"E","eventID":"b"}]}"#;
-        let mut two = gzip(&trail[..20]);
-        two.extend(gzip(&trail[20..]));
-        assert_eq!(ids(&two), ["0:a", "1:b"]);
-    }
-
-    #[test]
-    fn digests_are_recognised() {
-        let digest = br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#;
-        assert_eq!(items(digest, 1000).unwrap().0, Decoded::Digest);
-    }
-
-    #[test]
-    fn broken_objects_fail_at_the_right_stage() {
-        let trail = gzip(br#"{"Records":[{"eventName":"E","eventID":"a"}]}"#);
-        let cases: Vec<(Vec<u8>, Stage, &str)> = vec![
-            (
-                trail[..trail.len() / 2].to_vec(),
-                Stage::Decompress,
-                "not valid gzip",
-            ),
-            (b"this is not gzip".to_vec(), Stage::Parse, "not JSON"),
-            (Vec::new(), Stage::Parse, "empty"),
-            (br#"{"foo":1}"#.to_vec(), Stage::Parse, "no \"Records\""),
-            (
-                br#"{"Records":{"a":1}}"#.to_vec(),
-                Stage::Parse,
-                "not an array",
-            ),
-            (
-                gzip(&vec![b' '; 5000]),
-                Stage::Decompress,
-                "larger than 1000 bytes",
-            ),
-            (
-                vec![b' '; 5000],
-                Stage::Decompress,
-                "larger than 1000 bytes",
-            ),
-            (
-                format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
-                Stage::Parse,
-                "nested deeper",
-            ),
-        ];
-        for (bytes, stage, text) in cases {
-            let err = items(
-                &bytes,
-                1000.max(if stage == Stage::Parse { 1 << 20 } else { 1000 }),
-            )
-            .unwrap_err();
-            assert_eq!(err.stage, stage, "{text}: {}", err.message);
-            assert!(err.message.contains(text), "{text}: {}", err.message);
-        }
-    }
-
-    #[test]
-    fn bad_items_are_reported_by_index_and_good_ones_kept() {
-        let got = ids(br#"{"Records":[1,"x",null,{"eventName":"E","eventID":"a"}]}"#);
-        assert_eq!(got[3], "3:a");
-        assert_eq!(got[0], "0:error:is not a record (a number)");
-        assert!(got[1].starts_with("1:error:has a text that is not valid JSON"));
-        assert_eq!(got[2], "2:error:is not a record (null)");
-        assert_eq!(got.len(), 4);
-        let got = ids(b"{\"eventName\":\"E\",\"eventID\":\"a\"}\n{\"eventName\":\"E\",\"eventID\":\n{\"eventName\":\"E\",\"eventID\":\"b\"}\n");
-        assert_eq!(got[0], "0:a");
-        assert!(got[1].contains("is not valid JSON"), "{got:?}");
-    }
-
-    #[test]
-    fn empty_records_is_a_valid_log() {
-        assert_eq!(
-            items(br#"{"Records":[]}"#, 1000).unwrap(),
-            (Decoded::Records(0), vec![])
-        );
-    }
-
-    #[test]
-    fn objects_without_a_cognito_mention_are_only_checked_for_framing() {
-        let run = |bytes: &[u8]| {
-            let limits = Limits::new(1 << 20);
-            let mut n = 0;
-            let r = decode(
-                bytes,
-                &limits,
-                Parse::Mentioning,
-                &mut Scratch::default(),
-                &mut |_, _| n += 1,
-            );
-            (r, n)
-        };
-        let plain = br#"{"Records":[{"eventSource":"ec2.amazonaws.com"},{"eventSource":"s3.amazonaws.com"}]}"#;
-        assert_eq!(run(plain), (Ok(Decoded::NoMention), 0));
-        assert_eq!(run(&gzip(plain)), (Ok(Decoded::NoMention), 0));
-        let cognito =
-            br#"{"Records":[{"eventSource":"cognito-idp.amazonaws.com"},{"eventSource":"s3"}]}"#;
-        assert_eq!(run(cognito), (Ok(Decoded::Records(2)), 2));
-        let digest = br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#;
-        assert_eq!(run(digest).0, Ok(Decoded::Digest));
-        for (bad, text) in [
-            (&b"  "[..], "empty"),
-            (b"this is not JSON}", "not JSON"),
-            (br#"{"Records":[{"eventSource":"ec2"#, "cut off"),
-        ] {
-            let err = run(bad).0.unwrap_err();
-            assert_eq!(err.stage, Stage::Parse);
-            assert!(err.message.contains(text), "{text}: {}", err.message);
-        }
-        // Malformed inside but well framed: only a full parse finds it.
-        let inside = br#"{"Records":[{"a":1} {"b":2}]}"#;
-        assert_eq!(run(inside).0, Ok(Decoded::NoMention));
-        let (_, got) = items(inside, 1000).unwrap();
-        assert_eq!(
-            got.len(),
-            3,
-            "both records salvaged, then the damage: {got:?}"
-        );
-        assert!(got[2].starts_with("2:damage:"), "{got:?}");
-        assert!(
-            got[2].contains("its 2 items were read one by one"),
-            "{got:?}"
-        );
-    }
-
-    #[test]
-    fn records_of_a_damaged_log_file_are_salvaged_one_by_one() {
-        let cut = br#"{"Records":[{"eventName":"E","eventID":"a"},{"eventName":"E","eventID":"b"},{"eventName":"E","eventID":"c","x":"#;
-        let (decoded, got) = items(cut, 1 << 20).unwrap();
-        assert_eq!(decoded, Decoded::Records(3));
-        assert_eq!(got[..2], ["0:a", "1:b"]);
-        assert!(got[2].starts_with("2:error:is cut off"), "{got:?}");
-        assert!(
-            got[3].starts_with("3:damage:the document is cut off"),
-            "{got:?}"
-        );
-        let bare = br#"[{"eventName":"E","eventID":"a"},"#;
-        let (_, got) = items(bare, 1 << 20).unwrap();
-        assert_eq!(got[0], "0:a", "a bare array is salvaged too: {got:?}");
-        let bad_string =
-            b"{\"Records\":[{\"eventName\":\"E\",\"eventID\":\"a\"},{\"eventName\":\"E\",\"eventID\":\"\xff\"},{\"eventName\":\"E\",\"eventID\":\"c\"}]}";
-        let (_, got) = items(bad_string, 1 << 20).unwrap();
-        assert_eq!(got[0], "0:a");
-        assert!(got[1].starts_with("1:error:is not valid UTF-8"), "{got:?}");
-        assert_eq!(got[2], "2:c");
-        assert_eq!(got.len(), 3, "the bad record explains the damage: {got:?}");
-        let not_a_log = br#"{"Items":[{"eventName":"E","eventID":"a"},"#;
-        assert!(
-            items(not_a_log, 1 << 20).is_err(),
-            "only log files are salvaged"
-        );
-    }
-
-    // See: issue "Nothing lost quietly" for the tests below.
-    fn rec(id: &str) -> String {
-        format!(r#"{{"eventVersion":"1.08","eventSource":"s","eventName":"E","eventID":"{id}"}}"#)
-    }
-
-    fn json_string(s: &str) -> String {
-        simd_json::to_string(&s.to_string()).unwrap()
-    }
-
-    #[test]
-    fn cloudwatch_logs_shapes_are_read() {
-        let eb = format!(
-            r#"{{"detail-type":"AWS API Call via CloudTrail","detail":{}}}"#,
-            rec("b")
-        );
-        let filter = format!(
-            r#"{{"events":[{{"logStreamName":"s","timestamp":1,"message":{},"ingestionTime":2,"eventId":"1"}},
-            {{"logStreamName":"s","timestamp":1,"message":{},"ingestionTime":2,"eventId":"2"}}],
-            "searchedLogStreams":[],"nextToken":"t"}}"#,
-            json_string(&rec("a")),
-            json_string(&eb)
-        );
-        assert_eq!(ids(filter.as_bytes()), ["0:a", "1:b"]);
-        let two_pages = format!("{filter}\n{filter}");
-        assert_eq!(ids(two_pages.as_bytes()).len(), 4);
-        let get = format!(
-            r#"{{"events":[{{"timestamp":1,"message":{},"ingestionTime":2}}],"nextForwardToken":"f","nextBackwardToken":"b"}}"#,
-            json_string(&rec("c"))
-        );
-        assert_eq!(ids(get.as_bytes()), ["0:c"]);
-        let data = format!(
-            r#"{{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logStream":"s","subscriptionFilters":["f"],"logEvents":[{{"id":"1","timestamp":1,"message":{}}}]}}"#,
-            json_string(&rec("d"))
-        );
-        let control = r#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#;
-        let firehose = gzip(format!("{control}{data}{data}").as_bytes());
-        assert_eq!(ids(&firehose), ["0:d", "1:d"]);
-        let export = format!(
-            "2025-01-15T10:00:00.000Z {}\n2025-01-15T10:00:01.000Z {eb}\n\nnot a line\n",
-            rec("e")
-        );
-        let got = ids(&gzip(export.as_bytes()));
-        assert_eq!(got[..2], ["0:e", "1:b"]);
-        assert!(
-            got[2].starts_with("2:error:is not a CloudWatch Logs export line"),
-            "{got:?}"
-        );
-    }
-
-    #[test]
-    fn arrays_of_record_strings_are_read() {
-        let strings = format!("[{},\n{}]", json_string(&rec("a")), json_string(&rec("b")));
-        assert_eq!(ids(strings.as_bytes()), ["0:a", "1:b"]);
-        let got = ids(br#"["not json", "{\"a\":1}"]"#);
-        assert!(
-            got[0].starts_with("0:error:has a text that is not valid JSON"),
-            "{got:?}"
-        );
-        assert!(
-            got[1].starts_with("1:error:is not a CloudTrail record"),
-            "{got:?}"
-        );
-    }
-
-    #[test]
-    fn elements_that_are_not_records_are_bad_items_in_every_format() {
-        let rows = r#"[{"Time":"2025-01-15T10:00:00Z","User":"alice"},{"Time":"x","User":"bob"}]"#;
-        let got = ids(rows.as_bytes());
-        assert_eq!(got.len(), 2);
-        for g in &got {
-            assert!(
-                g.contains("is not a CloudTrail record (it has no eventVersion"),
-                "{g}"
-            );
-        }
-        let lines = "{\"Time\":1,\"User\":\"a\"}\n{\"Time\":2,\"User\":\"b\"}\n";
-        let got = ids(lines.as_bytes());
-        assert_eq!(got.len(), 2, "{got:?}");
-        assert!(
-            got.iter().all(|g| g.contains("is not a CloudTrail record")),
-            "{got:?}"
-        );
-        let eb =
-            r#"{"detail-type":"EC2 Instance State-change Notification","detail":{"state":"x"}}"#;
-        assert!(ids(eb.as_bytes())[0].contains("is not a CloudTrail record"));
-    }
-
-    #[test]
-    fn a_bad_byte_costs_only_its_own_record_in_pages_and_arrays() {
-        let bad = r#"{"eventSource":"s","eventID":"x","userAgent":"@@"}"#;
-        let wrap = |text: &str| {
-            format!(
-                r#"{{"EventId":"e","CloudTrailEvent":{}}}"#,
-                json_string(text)
-            )
-        };
-        let (a, x, c) = (wrap(&rec("a")), wrap(bad), wrap(&rec("c")));
-        let page = format!(r#"{{"Events":[{a},{x},{c}],"NextToken":"n"}}"#).into_bytes();
-        // cp932 bytes where the user agent was: invalid UTF-8 in the middle of the page.
-        let at = memmem::find(&page, b"@@").unwrap();
-        let mut page = page;
-        page.splice(at..at + 2, [0x83, 0x75, 0x83, 0x89]);
-        let got = ids(&page);
-        assert_eq!(got[0], "0:a");
-        assert!(got[1].starts_with("1:error:is not valid UTF-8"), "{got:?}");
-        assert!(got[1].contains("cp932"), "{got:?}");
-        assert_eq!(got[2], "2:c");
-        assert_eq!(got.len(), 3, "{got:?}");
-        let eb = |id: &str| {
-            format!(
-                r#"{{"detail-type":"AWS API Call via CloudTrail","detail":{}}}"#,
-                rec(id)
-            )
-        };
-        let mut array = format!("[{},{},{}]", eb("a"), eb("@@"), eb("c")).into_bytes();
-        let at = memmem::find(&array, b"@@").unwrap();
-        array.splice(at..at + 2, [0xE9]);
-        let got = ids(&array);
-        assert_eq!(
-            (got[0].as_str(), got[2].as_str()),
-            ("0:a", "2:c"),
-            "{got:?}"
-        );
-        assert!(got[1].contains("ISO-8859-1"), "{got:?}");
-    }
-
-    #[test]
-    fn utf16_files_are_decoded_and_utf32_is_named() {
-        let text = format!(r#"{{"Records":[{},{}]}}"#, rec("a"), rec("b"));
-        let mut utf16 = vec![0xFF, 0xFE];
-        for u in text.encode_utf16() {
-            utf16.extend_from_slice(&u.to_le_bytes());
-        }
-        assert_eq!(ids(&utf16), ["0:a", "1:b"]);
-        assert_eq!(ids(&gzip(&utf16)), ["0:a", "1:b"]);
-        let err = items(&[0xFF, 0xFE, 0, 0, b'{', 0, 0, 0], 1000).unwrap_err();
-        assert!(err.message.contains("UTF-32"), "{}", err.message);
-    }
-
-    #[test]
-    fn objects_past_the_share_take_the_big_lane_and_give_memory_back() {
-        let text = format!(r#"{{"Records":[{}]}}{}"#, rec("a"), " ".repeat(50_000));
-        let limits = Limits {
-            max_decompressed_bytes: 100_000,
-            share_bytes: 1_000,
-        };
-        let mut scratch = Scratch::default();
-        let mut got = Vec::new();
-        let decoded = decode(
-            &gzip(text.as_bytes()),
-            &limits,
-            Parse::All,
-            &mut scratch,
-            &mut |i, item| got.push((i, item.is_ok())),
-        );
-        assert_eq!(decoded, Ok(Decoded::Records(1)));
-        assert_eq!(got, [(0, true)]);
-        assert!(
-            scratch.inflated.capacity() < 1_000,
-            "the buffers of a big object are dropped after it"
-        );
-        let err = items(&gzip(&vec![b' '; 200_000]), 100_000).unwrap_err();
-        assert!(
-            err.message.contains("larger than 100000 bytes"),
-            "{}",
-            err.message
-        );
-    }
-}
+mod tests;
