@@ -385,27 +385,6 @@ impl Parser<'_> {
                 Ok(Err(e)) => return Err(e),
                 Err(e) => e,
             };
-            if let Some(next) = next_json_line(text) {
-                // JSON Lines: a broken line (an unclosed `{`) would swallow the lines after
-                // it; it is one bad record, and reading goes on at the next line.
-                let line = &text[..next];
-                visit(index, Err(Bad::Record(json_error(&error, line, start))));
-                index += 1;
-                single = false;
-                let rest = start + next;
-                ranges = match split_documents(&json[rest..]) {
-                    Ok(more) => more
-                        .into_iter()
-                        .map(|r| r.start + rest..r.end + rest)
-                        .collect(),
-                    Err(e) => {
-                        visit(index, Err(Bad::Record(e.message)));
-                        index += 1;
-                        Default::default()
-                    }
-                };
-                continue;
-            }
             let what = if single {
                 "the document".to_string()
             } else {
@@ -423,11 +402,34 @@ impl Parser<'_> {
                     visit(index, Err(Bad::Document(why)));
                 }
                 Some(_) => {}
-                None if single => return Err(DecodeError::parse(damage)),
-                None => {
-                    visit(index, Err(Bad::Record(json_error(&error, text, start))));
-                    index += 1;
-                }
+                None => match next_json_line(text) {
+                    // JSON Lines: a broken line (an unclosed `{`) would swallow the lines
+                    // after it; it is one bad record, and reading goes on at the next line.
+                    Some(next) => {
+                        let line = &text[..next];
+                        visit(index, Err(Bad::Record(json_error(&error, line, start))));
+                        index += 1;
+                        single = false;
+                        let rest = start + next;
+                        ranges = match split_documents(&json[rest..]) {
+                            Ok(more) => more
+                                .into_iter()
+                                .map(|r| r.start + rest..r.end + rest)
+                                .collect(),
+                            Err(e) => {
+                                let why = format!("and the text after it: {}", e.message);
+                                visit(index, Err(Bad::Record(why)));
+                                index += 1;
+                                Default::default()
+                            }
+                        };
+                    }
+                    None if single => return Err(DecodeError::parse(damage)),
+                    None => {
+                        visit(index, Err(Bad::Record(json_error(&error, text, start))));
+                        index += 1;
+                    }
+                },
             }
         }
         Ok(Decoded::Records(index))
