@@ -417,7 +417,7 @@ impl Parser<'_> {
                                 .map(|r| r.start + rest..r.end + rest)
                                 .collect(),
                             Err(e) => {
-                                let why = format!("and the text after it: {}", e.message);
+                                let why = format!("starts text that cannot be read: {}", e.message);
                                 visit(index, Err(Bad::Record(why)));
                                 index += 1;
                                 Default::default()
