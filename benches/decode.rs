@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::io::Write;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use trailsift::decode::{Limits, Parse, Scratch, decode};
-use trailsift::extract::extract;
+use trailsift::decode::{Limits, Needles, Scratch, Want, decode};
+use trailsift::report::cognito::extract::extract;
 
 const FIXTURE: &str = "testdata/trail/AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/15/\
                        111111111111_CloudTrail_us-east-1_20250115T1047Z_V7O3X1YxUUaYft9V.json.gz";
@@ -60,10 +60,22 @@ fn synthetic(target: usize, with_cognito: bool) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// Whether to pre-scan for the Cognito needle, as for trail objects.
+#[derive(Clone, Copy)]
+enum Parse {
+    All,
+    Mentioning,
+}
+
 fn run(bytes: &[u8], parse: Parse, scratch: &mut Scratch) -> usize {
     let limits = Limits::new(1 << 30);
+    let needles = Needles::any_of(&["cognito-idp.amazonaws.com"]);
+    let want = Want {
+        prescan: matches!(parse, Parse::Mentioning).then_some(&needles),
+        raw: false,
+    };
     let mut rows = 0;
-    let decoded = decode(bytes, &limits, parse, scratch, &mut |_, item| {
+    let decoded = decode(bytes, &limits, want, scratch, &mut |_, item, _| {
         if let Ok(record) = item
             && let Some(Ok(_)) = extract(record)
         {

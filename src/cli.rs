@@ -29,6 +29,9 @@ pub enum Command {
     /// Write Cognito sign-in and deletion reports (CSV) from CloudTrail logs.
     #[command(after_help = EXIT_HELP)]
     Cognito(CognitoArgs),
+    /// Write any CloudTrail events, chosen by conditions, with any columns (CSV or JSON Lines).
+    #[command(after_help = EVENTS_HELP)]
+    Events(EventsArgs),
     /// Copy just the trail objects a window needs from S3 into a local directory.
     #[command(after_help = EXIT_HELP)]
     Sync(SyncArgs),
@@ -37,6 +40,70 @@ pub enum Command {
 /// Arguments of `trailsift cognito`.
 #[derive(Debug, ClapArgs)]
 pub struct CognitoArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: ReportArgs,
+
+    /// Also write users/<sub>.csv with each user's sign-in and deletion rows.
+    #[arg(long)]
+    pub per_user: bool,
+}
+
+const EVENTS_HELP: &str = "\
+Examples:
+  trailsift events ./trail --principal arn:aws:iam::111111111111:role/Deployer
+  trailsift events s3://trail --source s3.amazonaws.com --name DeleteBucket --start 90d
+  trailsift events ./trail --errors --where errorCode~AccessDenied --start 2025-01-01
+  trailsift events ./trail --source iam.amazonaws.com --columns event_time,event_name,requestParameters.userName
+
+Exit status:
+  0  every object was read
+  1  reports were written, but some objects or records could not be read (see problems.csv)
+  2  fatal: bad arguments, unreadable source, unwritable output (nothing written)";
+
+/// Arguments of `trailsift events`.
+#[derive(Debug, ClapArgs)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: ReportArgs,
+
+    /// A condition on a field (dotted path into the record): PATH=VALUE (exact; repeat the same
+    /// PATH to allow several values), PATH!=VALUE, or PATH~REGEX. Repeatable; all must hold.
+    #[arg(long = "where", value_name = "COND")]
+    pub wheres: Vec<String>,
+
+    /// Only these event sources (comma list or repeated): same as --where eventSource=X.
+    #[arg(long = "source", value_name = "SOURCE", value_delimiter = ',')]
+    pub event_sources: Vec<String>,
+
+    /// Only these event names (comma list or repeated): same as --where eventName=X.
+    #[arg(long = "name", value_name = "NAME", value_delimiter = ',')]
+    pub names: Vec<String>,
+
+    /// Only failed calls (an errorCode, or a managed-login HTTP status of 400 or more).
+    #[arg(long)]
+    pub errors: bool,
+
+    /// Only calls by this principal: equal to the caller's ARN, its session issuer's ARN, or
+    /// either's userName (comma list or repeated).
+    #[arg(long = "principal", value_name = "TEXT", value_delimiter = ',')]
+    pub principals: Vec<String>,
+
+    /// The columns of events.csv: names of the default set or field paths, comma-separated.
+    /// Default: event_time,event_source,event_name,outcome,error_code,principal,source_ip,
+    /// user_agent,aws_region,account_id,event_id
+    #[arg(long, value_name = "LIST")]
+    pub columns: Option<String>,
+
+    /// csv (events.csv) or jsonl (events.jsonl: the matching records themselves, one a line).
+    #[arg(long, value_name = "FORMAT", default_value = "csv")]
+    pub format: String,
+}
+
+/// What every report command takes.
+#[derive(Debug, ClapArgs)]
+pub struct ReportArgs {
     /// Where the logs are: directories (walked recursively), files, or s3://BUCKET[/PREFIX].
     #[arg(required = true, value_name = "SOURCE")]
     pub sources: Vec<String>,
@@ -53,17 +120,14 @@ pub struct CognitoArgs {
     #[arg(long)]
     pub excel: bool,
 
-    /// Also write users/<sub>.csv with each user's sign-in and deletion rows.
-    #[arg(long)]
-    pub per_user: bool,
-
     /// Stop at the first object that cannot be read (exit status 2, nothing written).
     #[arg(long)]
     pub strict: bool,
 
     /// Parse every object. By default an object a trail delivered (in a day folder, named
-    /// ..._CloudTrail_...json.gz) that never mentions cognito-idp.amazonaws.com is only
-    /// checked for gzip integrity and JSON framing, which is several times faster.
+    /// ..._CloudTrail_...json.gz) that lacks the report's pre-scan text (cognito: the text
+    /// cognito-idp.amazonaws.com; events: the literal eventSource/eventName values asked for)
+    /// is only checked for gzip integrity and JSON framing, which is several times faster.
     #[arg(long)]
     pub full_parse: bool,
 

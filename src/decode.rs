@@ -13,10 +13,11 @@
 //! EventBridge event. Digest documents are recognised and skipped. Anything else handed over as
 //! an element is a bad item, never a silent zero. It does no I/O and starts no threads.
 //!
-//! Pre-scan: an object that a trail wrote (see [`Parse::Mentioning`]) and that does not contain
-//! `cognito-idp.amazonaws.com` anywhere cannot hold a Cognito event, so it is only checked for
-//! gzip integrity and JSON framing, not parsed: most objects of a trail are such objects, and a
-//! memchr search runs about twenty times faster than any JSON parser.
+//! Pre-scan: an object that a trail wrote (see [`Want::prescan`]) and that does not contain the
+//! report's [`Needles`] (for Cognito, `cognito-idp.amazonaws.com`) anywhere cannot hold a wanted
+//! record, so it is only checked for gzip integrity and JSON framing, not parsed: most objects
+//! of a trail are such objects, and a memchr search runs about twenty times faster than any JSON
+//! parser.
 //! See: issue "Speed to the hardware limit".
 //!
 //! Memory: every object may decompress up to its thread's share of the run's budget
@@ -37,6 +38,7 @@ use simd_json::{Buffers, INPUT_PADDING};
 use crate::inflate::{InflateError, Inflater};
 use crate::problems::Stage;
 
+pub use scan::one_line;
 use scan::{
     document_end, is_cut_off, is_export_lines, is_iso_time, items_array_start, next_json_line,
     scalar_end, split_documents,
@@ -54,9 +56,6 @@ pub const DEFAULT_MAX_DECOMPRESSED_TOTAL_BYTES: u64 = 2 << 30;
 /// Deepest JSON nesting accepted. CloudTrail records nest about ten deep; the cap keeps a
 /// hostile document from exhausting memory or stack.
 pub const MAX_NESTING_DEPTH: usize = 256;
-
-/// The text every Cognito user-pool record contains (its `eventSource`).
-pub const COGNITO_NEEDLE: &[u8] = b"cognito-idp.amazonaws.com";
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -97,14 +96,56 @@ impl Limits {
     }
 }
 
-/// How much of an object to parse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Parse {
-    /// Parse every object completely.
-    All,
-    /// Parse only objects that mention `cognito-idp.amazonaws.com`; check the framing of the
-    /// rest. Used for objects in the trail layout, which CloudTrail wrote itself.
-    Mentioning,
+/// The texts an object must contain to be worth parsing: each group needs one of its texts.
+/// A report supplies them (Cognito: `cognito-idp.amazonaws.com`); an object that lacks a
+/// group cannot hold a wanted record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Needles {
+    groups: Vec<Vec<Vec<u8>>>,
+}
+
+impl Needles {
+    /// No needles: every object is parsed.
+    pub fn none() -> Needles {
+        Needles::default()
+    }
+
+    /// One group: an object must contain one of `texts`.
+    pub fn any_of<T: AsRef<[u8]>>(texts: &[T]) -> Needles {
+        Needles {
+            groups: vec![texts.iter().map(|t| t.as_ref().to_vec()).collect()],
+        }
+    }
+
+    /// Both these groups and `other`'s.
+    pub fn and(mut self, other: Needles) -> Needles {
+        self.groups.extend(other.groups);
+        self
+    }
+
+    /// Whether there is nothing to look for.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Whether `text` contains one text of every group.
+    pub fn found_in(&self, text: &[u8]) -> bool {
+        self.groups.iter().all(|group| {
+            group
+                .iter()
+                .any(|needle| memmem::find(text, needle).is_some())
+        })
+    }
+}
+
+/// What to do with an object beyond finding its records.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Want<'a> {
+    /// Pre-scan: when set (and not empty), an object that lacks the needles is only checked
+    /// for framing, not parsed. Used for objects in the trail layout, which CloudTrail wrote.
+    pub prescan: Option<&'a Needles>,
+    /// Hand each record's own bytes to the visitor (as they are in the object).
+    pub raw: bool,
 }
 
 /// Why an object could not be decoded: the stage and a one-line reason.
@@ -136,7 +177,7 @@ impl DecodeError {
 pub enum Decoded {
     /// Log records; this many were handed to the visitor (bad ones included).
     Records(usize),
-    /// Well-framed JSON that does not mention Cognito: not parsed ([`Parse::Mentioning`]).
+    /// Well-framed JSON without the needles: not parsed ([`Want::prescan`]).
     NoMention,
     /// A CloudTrail digest document: skipped on purpose.
     Digest,
@@ -148,6 +189,7 @@ pub struct Scratch {
     inflater: Inflater,
     inflated: Vec<u8>,
     utf8: Vec<u8>,
+    pristine: Vec<u8>,
     doc: Vec<u8>,
     nested: Vec<u8>,
     buffers: Option<Buffers>,
@@ -166,18 +208,20 @@ pub enum Bad {
 /// One item handed to the visitor: a record, or why the item at this index is not one.
 pub type Item<'t, 'i> = Result<Value<'t, 'i>, Bad>;
 
-type Visit<'v> = dyn FnMut(usize, Item<'_, '_>) + 'v;
+/// The visitor: `(index, item, raw)`, where `raw` is the record's own bytes when
+/// [`Want::raw`] asked for them (and they could be told apart), else None.
+pub type Visit<'v> = dyn FnMut(usize, Item<'_, '_>, Option<&[u8]>) + 'v;
 
-/// Decodes `bytes` (the whole object) and calls `visit(index, item)` for every record.
+/// Decodes `bytes` (the whole object) and calls `visit(index, item, raw)` for every record.
 pub fn decode(
     bytes: &[u8],
     limits: &Limits,
-    parse: Parse,
+    want: Want<'_>,
     scratch: &mut Scratch,
     visit: &mut Visit<'_>,
 ) -> Result<Decoded, DecodeError> {
     let mut lane = None;
-    let result = decode_in(bytes, limits, parse, scratch, visit, &mut lane);
+    let result = decode_in(bytes, limits, want, scratch, visit, &mut lane);
     if lane.is_some() {
         // Give back what this object grew the buffers to before another takes the lane.
         *scratch = Scratch::default();
@@ -188,7 +232,7 @@ pub fn decode(
 fn decode_in(
     bytes: &[u8],
     limits: &Limits,
-    parse: Parse,
+    want: Want<'_>,
     scratch: &mut Scratch,
     visit: &mut Visit<'_>,
     lane: &mut Option<MutexGuard<'static, ()>>,
@@ -197,6 +241,7 @@ fn decode_in(
         inflater,
         inflated,
         utf8,
+        pristine,
         doc,
         nested,
         buffers,
@@ -204,7 +249,10 @@ fn decode_in(
     } = scratch;
     let mut load = |out: &mut Vec<u8>| load(bytes, limits, inflater, out, utf8, lane);
     let len = load(inflated)?;
-    if parse == Parse::Mentioning && memmem::find(&inflated[..len], COGNITO_NEEDLE).is_none() {
+    if let Some(needles) = want.prescan
+        && !needles.is_empty()
+        && !needles.found_in(&inflated[..len])
+    {
         return check_framing(&inflated[..len]);
     }
     let buffers =
@@ -215,16 +263,22 @@ fn decode_in(
         nested,
     };
     if is_export_lines(&inflated[..len]) {
-        return Ok(parser.visit_export_lines(&inflated[..len], doc, visit));
+        return Ok(parser.visit_export_lines(&inflated[..len], doc, want.raw, visit));
     }
-    match parser.visit_single(inflated, len, visit) {
+    let raw = want.raw.then(|| {
+        // Parsing rewrites the buffer in place: the records' own bytes come from a copy.
+        pristine.clear();
+        pristine.extend_from_slice(&inflated[..len]);
+        &pristine[..]
+    });
+    match parser.visit_single(inflated, len, raw, visit) {
         Ok(result) => return result,
         Err(_) if len == 0 => return Err(DecodeError::parse("empty: no JSON document")),
         Err(_) => {}
     }
     // Not one document: parsing rewrote the buffer in place, so load it again and split it.
     let len = load(inflated)?;
-    parser.visit_documents(&inflated[..len], doc, visit)
+    parser.visit_documents(&inflated[..len], doc, want.raw, visit)
 }
 
 /// Whether the bytes of an object whose name says nothing (no extension) look like data this
@@ -348,11 +402,12 @@ impl Parser<'_> {
         &mut self,
         json: &mut Vec<u8>,
         len: usize,
+        raw: Option<&[u8]>,
         visit: &mut Visit<'_>,
     ) -> Result<Result<Decoded, DecodeError>, simd_json::Error> {
         let mut index = 0;
         self.with_tape(json, len, |tape, nested| {
-            visit_document(tape.as_value(), true, &mut index, nested, visit)
+            visit_document(tape.as_value(), true, &mut index, nested, raw, visit)
         })
     }
 
@@ -363,6 +418,7 @@ impl Parser<'_> {
         &mut self,
         json: &[u8],
         doc: &mut Vec<u8>,
+        raw: bool,
         visit: &mut Visit<'_>,
     ) -> Result<Decoded, DecodeError> {
         let mut ranges: std::collections::VecDeque<_> = split_documents(json)?.into();
@@ -376,8 +432,9 @@ impl Parser<'_> {
             doc.clear();
             doc.extend_from_slice(text);
             let len = doc.len();
+            let text_raw = raw.then_some(text);
             let outcome = self.with_tape(doc, len, |tape, nested| {
-                visit_document(tape.as_value(), single, &mut index, nested, visit)
+                visit_document(tape.as_value(), single, &mut index, nested, text_raw, visit)
             });
             let error = match outcome {
                 Ok(Ok(Decoded::Digest)) if single => return Ok(Decoded::Digest),
@@ -395,11 +452,11 @@ impl Parser<'_> {
             } else {
                 format!("{what} {}", json_error(&error, text, start))
             };
-            match self.salvage(text, start, doc, &mut index, visit) {
+            match self.salvage(text, start, doc, &mut index, raw, visit) {
                 Some(Salvaged { read, explained }) if !explained => {
                     let items = if read == 1 { "item was" } else { "items were" };
                     let why = format!("{damage}; its {read} {items} read one by one");
-                    visit(index, Err(Bad::Document(why)));
+                    visit(index, Err(Bad::Document(why)), None);
                 }
                 Some(_) => {}
                 None => match next_json_line(text) {
@@ -407,7 +464,11 @@ impl Parser<'_> {
                     // after it; it is one bad record, and reading goes on at the next line.
                     Some(next) => {
                         let line = &text[..next];
-                        visit(index, Err(Bad::Record(json_error(&error, line, start))));
+                        visit(
+                            index,
+                            Err(Bad::Record(json_error(&error, line, start))),
+                            None,
+                        );
                         index += 1;
                         single = false;
                         let rest = start + next;
@@ -418,7 +479,7 @@ impl Parser<'_> {
                                 .collect(),
                             Err(e) => {
                                 let why = format!("starts text that cannot be read: {}", e.message);
-                                visit(index, Err(Bad::Record(why)));
+                                visit(index, Err(Bad::Record(why)), None);
                                 index += 1;
                                 Default::default()
                             }
@@ -426,7 +487,11 @@ impl Parser<'_> {
                     }
                     None if single => return Err(DecodeError::parse(damage)),
                     None => {
-                        visit(index, Err(Bad::Record(json_error(&error, text, start))));
+                        visit(
+                            index,
+                            Err(Bad::Record(json_error(&error, text, start))),
+                            None,
+                        );
                         index += 1;
                     }
                 },
@@ -444,6 +509,7 @@ impl Parser<'_> {
         offset: usize,
         doc: &mut Vec<u8>,
         index: &mut usize,
+        raw: bool,
         visit: &mut Visit<'_>,
     ) -> Option<Salvaged> {
         let mut i = items_array_start(text)?;
@@ -465,7 +531,7 @@ impl Parser<'_> {
                 b'{' | b'[' => match document_end(text, i) {
                     Ok(end) => end,
                     Err(e) => {
-                        visit(at, Err(Bad::Record(e.message)));
+                        visit(at, Err(Bad::Record(e.message)), None);
                         break false;
                     }
                 },
@@ -475,8 +541,9 @@ impl Parser<'_> {
             doc.clear();
             doc.extend_from_slice(item);
             let len = doc.len();
+            let item_raw = raw.then_some(item);
             let outcome = self.with_tape(doc, len, |tape, nested| {
-                visit_item(tape.as_value(), at, nested, visit)
+                visit_item(tape.as_value(), at, nested, item_raw, visit)
             });
             if let Err(e) = outcome {
                 bad += 1;
@@ -485,7 +552,7 @@ impl Parser<'_> {
                 } else {
                     json_error(&e, item, offset + i)
                 };
-                visit(at, Err(Bad::Record(why)));
+                visit(at, Err(Bad::Record(why)), None);
             }
             i = end;
         };
@@ -500,6 +567,7 @@ impl Parser<'_> {
         &mut self,
         text: &[u8],
         doc: &mut Vec<u8>,
+        raw: bool,
         visit: &mut Visit<'_>,
     ) -> Decoded {
         let mut index = 0;
@@ -518,22 +586,21 @@ impl Parser<'_> {
                 Some(sp) if is_iso_time(&line[..sp]) => sp + 1,
                 _ => {
                     let why = "is not a CloudWatch Logs export line (`<time> <message>`)";
-                    visit(at, Err(Bad::Record(why.into())));
+                    visit(at, Err(Bad::Record(why.into())), None);
                     continue;
                 }
             };
             doc.clear();
             doc.extend_from_slice(&line[message..]);
             let len = doc.len();
+            let message_raw = raw.then_some(&line[message..]);
             let outcome = self.with_tape(doc, len, |tape, nested| {
-                visit_item(tape.as_value(), at, nested, visit)
+                visit_item(tape.as_value(), at, nested, message_raw, visit)
             });
             if let Err(e) = outcome {
                 let why = json_error(&e, &line[message..], line_start + message);
-                visit(
-                    at,
-                    Err(Bad::Record(format!("has a log message that {why}"))),
-                );
+                let why = format!("has a log message that {why}");
+                visit(at, Err(Bad::Record(why)), None);
             }
         }
         Decoded::Records(index)

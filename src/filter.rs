@@ -1,12 +1,12 @@
-//! Stage 4, filter: which extracted rows the user asked for.
+//! Filter: which events the user asked for, whatever the report.
 //!
 //! Exact, per event: the time window on `eventTime` (start inclusive, end exclusive), accounts
 //! on `recipientAccountId`, trail regions on `awsRegion`. The coarse pruning of folders and
-//! keys lives in `source::layout`; this is the final word. Pure.
+//! keys lives in `source::layout`; this is the final word. Each report applies it to its own
+//! events; report-specific conditions (`events --where`) live with the report. Pure.
 
 use jiff::Timestamp;
 
-use crate::extract::Row;
 use crate::options::FilterOptions;
 
 /// The per-event filter.
@@ -28,12 +28,12 @@ impl Filter {
         self.options.start.is_none_or(|s| time >= s) && self.options.end.is_none_or(|e| time < e)
     }
 
-    /// Whether the row is wanted.
-    pub fn matches(&self, row: &Row) -> bool {
+    /// Whether an event at `time` in `account` and trail `region` is wanted.
+    pub fn matches(&self, time: Timestamp, account: &str, region: &str) -> bool {
         let o = &self.options;
-        self.in_window(row.time)
-            && (o.accounts.is_empty() || o.accounts.contains(&row.account_id))
-            && (o.regions.is_empty() || o.regions.contains(&row.aws_region))
+        self.in_window(time)
+            && (o.accounts.is_empty() || o.accounts.contains(account))
+            && (o.regions.is_empty() || o.regions.contains(region))
     }
 }
 
@@ -65,28 +65,10 @@ mod tests {
             regions: ["eu-west-1".to_string()].into(),
             ..Default::default()
         });
-        let row = |account: &str, region: &str| Row {
-            time: ts("2025-01-15T00:00:00Z"),
-            event_id: String::new(),
-            content_hash: 0,
-            kind: crate::extract::Kind::Auth,
-            event_name: String::new(),
-            outcome: crate::extract::Outcome::Success,
-            error_code: String::new(),
-            sub: String::new(),
-            username: String::new(),
-            user_pool_id: String::new(),
-            client_id: String::new(),
-            auth_flow: String::new(),
-            deleted_by: String::new(),
-            source_ip: String::new(),
-            user_agent: String::new(),
-            aws_region: region.into(),
-            account_id: account.into(),
-        };
-        assert!(f.matches(&row("111111111111", "eu-west-1")));
-        assert!(!f.matches(&row("111111111111", "us-east-1")));
-        assert!(!f.matches(&row("222222222222", "eu-west-1")));
-        assert!(!f.matches(&row("", "eu-west-1")));
+        let t = ts("2025-01-15T00:00:00Z");
+        assert!(f.matches(t, "111111111111", "eu-west-1"));
+        assert!(!f.matches(t, "111111111111", "us-east-1"));
+        assert!(!f.matches(t, "222222222222", "eu-west-1"));
+        assert!(!f.matches(t, "", "eu-west-1"));
     }
 }

@@ -1,25 +1,29 @@
-//! trailsift: Cognito user-pool sign-in and deletion reports from a CloudTrail archive.
+//! trailsift: reports from a CloudTrail archive, local or in S3: Cognito user-pool sign-ins and
+//! deletions (`cognito`), and any events with any columns (`events`).
 //!
-//! The pipeline, one module per stage: [`source`] lists objects, [`fetch`] reads them,
-//! [`decode`] turns bytes into records, [`extract`] turns records into rows, [`filter`] keeps
-//! the wanted ones, and [`report`] writes the CSVs. [`run`] connects the stages and is the only
-//! place that decides threading.
+//! The data flow, one module per stage: [`source`] lists objects, [`fetch`] reads them,
+//! [`decode`] turns bytes into records, a [`report`] turns records into rows and writes its
+//! files, with the common [`filter`] for the window, accounts and regions. [`object`] holds the
+//! types every stage shares; [`outcome`] what one object gave. [`pipeline`] connects the stages
+//! and is the only place that decides threading; [`commands`] set up and finish each command.
 
 pub mod cli;
+pub mod commands;
 pub mod decode;
-pub mod extract;
 pub mod fetch;
 pub mod filter;
 pub mod inflate;
+pub mod object;
 pub mod options;
+pub mod outcome;
+pub mod pipeline;
 pub mod problems;
 pub mod progress;
+pub mod query;
 pub mod report;
-pub mod run;
 pub mod source;
 pub mod summary;
-pub mod sync;
 pub mod timefmt;
 
+pub use commands::run;
 pub use options::Options;
-pub use run::run;

@@ -9,18 +9,21 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 
-use crate::cli::{Args, CognitoArgs, Command, FilterArgs, RunArgs, S3Args, SyncArgs};
+use crate::cli::{Args, Command, EventsArgs, FilterArgs, ReportArgs, RunArgs, S3Args, SyncArgs};
 use crate::decode::DEFAULT_MAX_DECOMPRESSED_TOTAL_BYTES;
 use crate::decode::{DEFAULT_MAX_DECOMPRESSED_BYTES, Limits};
-use crate::source::SourceSpec;
+use crate::object::SourceSpec;
+use crate::query::{Column, Where, merge_equals};
 use crate::timefmt::{TimeFormat, parse_time_arg};
 
 /// What the run does.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub enum Mode {
     /// Write the Cognito reports.
     #[default]
     Cognito,
+    /// Write the events report.
+    Events(EventsOptions),
     /// Copy the objects into a directory (`trailsift sync`).
     Sync {
         /// The target directory.
@@ -71,6 +74,32 @@ impl Default for Options {
             full_parse: false,
         }
     }
+}
+
+/// What `trailsift events` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct EventsOptions {
+    /// Conditions, all of which must hold (`--where`, `--source`, `--name`); repeated `=` on
+    /// one path are merged into one condition with several values.
+    pub wheres: Vec<Where>,
+    /// `--errors`: only failed calls.
+    pub errors_only: bool,
+    /// `--principal`: only calls by one of these.
+    pub principals: Vec<String>,
+    /// The columns of `events.csv`.
+    pub columns: Vec<Column>,
+    /// `events.csv` or `events.jsonl`.
+    pub format: EventsFormat,
+}
+
+/// The output of `trailsift events`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EventsFormat {
+    /// `events.csv`.
+    #[default]
+    Csv,
+    /// `events.jsonl`: the records themselves.
+    Jsonl,
 }
 
 /// Which events and objects are wanted.
@@ -144,13 +173,55 @@ impl Options {
     /// Parses and checks the command line. Every error is one line, before any work starts.
     pub fn from_args(args: Args) -> Result<Options> {
         match args.command {
-            Command::Cognito(a) => cognito_from_args(a),
+            Command::Cognito(a) => {
+                let mut opts = report_from_args(a.common, Mode::Cognito)?;
+                opts.report.per_user = a.per_user;
+                Ok(opts)
+            }
+            Command::Events(a) => {
+                let query = events_from_args(&a)?;
+                report_from_args(a.common, Mode::Events(query))
+            }
             Command::Sync(a) => sync_from_args(a),
         }
     }
 }
 
-fn cognito_from_args(a: CognitoArgs) -> Result<Options> {
+fn events_from_args(a: &EventsArgs) -> Result<EventsOptions> {
+    let mut wheres = Vec::new();
+    for w in &a.wheres {
+        wheres.push(Where::parse(w).map_err(|e| anyhow::anyhow!("--where {e}"))?);
+    }
+    for (flag, field, values) in [
+        ("--source", "eventSource", &a.event_sources),
+        ("--name", "eventName", &a.names),
+    ] {
+        for v in values.iter().map(|v| v.trim()) {
+            if v.is_empty() {
+                bail!("{flag}: an empty value was given");
+            }
+            wheres.push(Where::parse(&format!("{field}={v}")).map_err(anyhow::Error::msg)?);
+        }
+    }
+    let columns = match &a.columns {
+        None => Column::defaults(),
+        Some(list) => Column::parse_list(list).map_err(|e| anyhow::anyhow!("--columns: {e}"))?,
+    };
+    let format = match a.format.as_str() {
+        "csv" => EventsFormat::Csv,
+        "jsonl" => EventsFormat::Jsonl,
+        other => bail!("--format: {other:?} is not csv or jsonl"),
+    };
+    Ok(EventsOptions {
+        wheres: merge_equals(wheres),
+        errors_only: a.errors,
+        principals: a.principals.iter().map(|p| p.trim().to_string()).collect(),
+        columns,
+        format,
+    })
+}
+
+fn report_from_args(a: ReportArgs, mode: Mode) -> Result<Options> {
     let sources = a
         .sources
         .iter()
@@ -168,12 +239,12 @@ fn cognito_from_args(a: CognitoArgs) -> Result<Options> {
         out_dir: a.out,
         time,
         excel: a.excel,
-        per_user: a.per_user,
+        per_user: false,
         manifest: a.manifest,
     };
     let (threads, quiet, progress, limits) = run_from_args(&a.run)?;
     Ok(Options {
-        mode: Mode::Cognito,
+        mode,
         sources,
         filter,
         report,
@@ -438,11 +509,6 @@ mod tests {
     fn sync_needs_an_s3_source() {
         assert!(parse(&["sync", "./local", "dir"]).is_err());
         let o = parse(&["sync", "s3://bucket/AWSLogs/", "dir"]).unwrap();
-        assert_eq!(
-            o.mode,
-            Mode::Sync {
-                dir: PathBuf::from("dir")
-            }
-        );
+        assert!(matches!(&o.mode, Mode::Sync { dir } if dir == &PathBuf::from("dir")));
     }
 }

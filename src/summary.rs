@@ -1,6 +1,4 @@
-//! Counts of what the run did, the one-line summary, and the per-object manifest.
-//!
-//! Every object the run listed ends in exactly one count: read, skipped (by reason) or failed.
+//! The one-line summary of a run, and the per-object manifest.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,93 +6,16 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::outcome::Tally;
 use crate::problems::SkipReason;
 use crate::report;
-
-/// What the run saw and did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Objects decoded.
-    pub read: u64,
-    /// Objects that could not be fetched or decoded.
-    pub failed: u64,
-    /// Objects left out on purpose, by reason (index of [`SkipReason::ALL`]).
-    pub skipped: [u64; SkipReason::ALL.len()],
-    /// Folders or prefixes not listed at all (outside the filters, digests, ...).
-    pub pruned: u64,
-    /// Pruned folders by reason (index of [`SkipReason::ALL`]).
-    pub pruned_by: [u64; SkipReason::ALL.len()],
-    /// Prefixes or directories that could not be listed.
-    pub listing_problems: u64,
-    /// Bytes of objects read, as stored.
-    pub bytes: u64,
-    /// Records seen in the objects parsed.
-    pub records: u64,
-    /// Trail objects read but not parsed: they never mention Cognito.
-    pub unparsed: u64,
-    /// Records that could not be used.
-    pub record_problems: u64,
-    /// Auth rows after de-duplication.
-    pub auth: u64,
-    /// Deletion rows after de-duplication.
-    pub deletions: u64,
-    /// Rows without a `sub`.
-    pub without_sub: u64,
-    /// Rows dropped as repeats of an event id.
-    pub duplicates: u64,
-    /// Rows written to the event reports.
-    pub rows_written: u64,
-}
-
-impl Tally {
-    /// Counts one skipped object.
-    pub fn skip(&mut self, reason: SkipReason) {
-        if let Some(i) = SkipReason::ALL.iter().position(|r| *r == reason) {
-            self.skipped[i] += 1;
-        }
-    }
-
-    /// Counts one folder or prefix that was not listed.
-    pub fn prune(&mut self, reason: SkipReason) {
-        self.pruned += 1;
-        if let Some(i) = SkipReason::ALL.iter().position(|r| *r == reason) {
-            self.pruned_by[i] += 1;
-        }
-    }
-
-    /// Adds another worker's counts.
-    pub fn add(&mut self, o: &Tally) {
-        self.read += o.read;
-        self.failed += o.failed;
-        for (a, b) in self.skipped.iter_mut().zip(o.skipped) {
-            *a += b;
-        }
-        self.pruned += o.pruned;
-        for (a, b) in self.pruned_by.iter_mut().zip(o.pruned_by) {
-            *a += b;
-        }
-        self.listing_problems += o.listing_problems;
-        self.bytes += o.bytes;
-        self.records += o.records;
-        self.unparsed += o.unparsed;
-        self.record_problems += o.record_problems;
-        self.auth += o.auth;
-        self.deletions += o.deletions;
-        self.without_sub += o.without_sub;
-        self.duplicates += o.duplicates;
-        self.rows_written += o.rows_written;
-    }
-
-    /// Objects skipped for any reason.
-    pub fn skipped_total(&self) -> u64 {
-        self.skipped.iter().sum()
-    }
-}
 
 /// The end-of-run summary.
 pub struct Summary {
     /// The counts.
     pub tally: Tally,
+    /// What the report found, in its words (`23 auth events, 4 deletions`).
+    pub found: String,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -125,10 +46,9 @@ impl Summary {
         }
         let _ = write!(
             s,
-            "; {}; {}, {}",
+            "; {}; {}",
             count(t.records, "record", "records"),
-            count(t.auth, "auth event", "auth events"),
-            count(t.deletions, "deletion", "deletions"),
+            self.found
         );
         if t.duplicates > 0 {
             let _ = write!(s, " ({} dropped)", count(t.duplicates, "repeat", "repeats"));

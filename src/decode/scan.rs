@@ -137,12 +137,28 @@ pub(super) fn skip_blanks(text: &[u8], mut i: usize) -> usize {
 /// after `"KEY":[` for a top-level key of [`ITEM_KEYS`] (other keys' values are skipped).
 /// None when there is no such array.
 pub(super) fn items_array_start(text: &[u8]) -> Option<usize> {
-    let mut i = skip_blanks(text, 0);
-    match text.get(i)? {
-        b'[' => return Some(i + 1),
-        b'{' => i += 1,
-        _ => return None,
+    let i = skip_blanks(text, 0);
+    if text.get(i) == Some(&b'[') {
+        return Some(i + 1);
     }
+    let (start, _) = top_level_value(text, |key, first| ITEM_KEYS.contains(&key) && first == b'[')?;
+    Some(start + 1)
+}
+
+/// Where the value of a top-level `key` of an object lies in `text`, or None.
+pub(super) fn value_range(text: &[u8], key: &[u8]) -> Option<std::ops::Range<usize>> {
+    let (start, end) = top_level_value(text, |k, _| k == key)?;
+    Some(start..end)
+}
+
+/// Walks the top-level keys of the object in `text` and returns the start and end of the
+/// first value for which `wanted(key, first byte of the value)` holds.
+fn top_level_value(text: &[u8], wanted: impl Fn(&[u8], u8) -> bool) -> Option<(usize, usize)> {
+    let mut i = skip_blanks(text, 0);
+    if *text.get(i)? != b'{' {
+        return None;
+    }
+    i += 1;
     loop {
         i = skip_blanks(text, i);
         if *text.get(i)? != b'"' {
@@ -155,19 +171,68 @@ pub(super) fn items_array_start(text: &[u8]) -> Option<usize> {
             return None;
         }
         i = skip_blanks(text, i + 1);
-        if ITEM_KEYS.contains(&key) && text.get(i) == Some(&b'[') {
-            return Some(i + 1);
-        }
-        i = match text.get(i)? {
+        let start = i;
+        let first = *text.get(i)?;
+        i = match first {
             b'{' | b'[' => document_end(text, i).ok()?,
             _ => scalar_end(text, i),
         };
+        if wanted(key, first) {
+            return Some((start, i));
+        }
         i = skip_blanks(text, i);
         if *text.get(i)? != b',' {
             return None;
         }
         i += 1;
     }
+}
+
+/// The byte ranges of the elements of a document's items array (see [`items_array_start`]),
+/// in order; None when the document has none or is damaged.
+pub(super) fn element_ranges(text: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    let mut i = items_array_start(text)?;
+    let mut out = Vec::new();
+    loop {
+        while i < text.len() && (text[i].is_ascii_whitespace() || text[i] == b',') {
+            i += 1;
+        }
+        match text.get(i)? {
+            b']' => return Some(out),
+            b'{' | b'[' => {
+                let end = document_end(text, i).ok()?;
+                out.push(i..end);
+                i = end;
+            }
+            _ => {
+                let end = scalar_end(text, i);
+                out.push(i..end);
+                i = end;
+            }
+        }
+    }
+}
+
+/// `text` without the whitespace between JSON tokens (strings are kept as they are), for
+/// records that were pretty-printed in their file and must fit on one line.
+pub fn one_line(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'"' => {
+                let end = scalar_end(text, i);
+                out.extend_from_slice(&text[i..end]);
+                i = end;
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The end of a scalar element starting at `start` (a string is skipped whole).

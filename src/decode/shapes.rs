@@ -7,6 +7,7 @@
 use simd_json::prelude::*;
 use simd_json::tape::Value;
 
+use super::scan::{element_ranges, value_range};
 use super::text::{json_error, kind_of};
 use super::{Bad, DecodeError, Decoded, Item, Visit};
 
@@ -65,17 +66,20 @@ pub(super) fn items_of<'t, 'i>(doc: Value<'t, 'i>) -> Result<Items<'t, 'i>, Deco
     Ok(Items::Unknown)
 }
 
+/// Hands every item of a parsed document to the visitor. `raw`, when asked for, is the
+/// document's text as it was before parsing: each item then gets its own bytes.
 pub(super) fn visit_document(
     doc: Value<'_, '_>,
     single: bool,
     index: &mut usize,
     nested: &mut Vec<u8>,
+    raw: Option<&[u8]>,
     visit: &mut Visit<'_>,
 ) -> Result<Decoded, DecodeError> {
     let items = match items_of(doc)? {
         Items::Array(items) => items,
         Items::One => {
-            visit_item(doc, *index, nested, visit);
+            visit_item(doc, *index, nested, raw.map(<[u8]>::trim_ascii), visit);
             *index += 1;
             return Ok(Decoded::Records(1));
         }
@@ -88,13 +92,20 @@ pub(super) fn visit_document(
         }
         Items::Unknown => {
             let why = format!("is not a CloudTrail record ({})", no_record_keys(doc));
-            visit(*index, Err(Bad::Record(why)));
+            visit(*index, Err(Bad::Record(why)), None);
             *index += 1;
             return Ok(Decoded::Records(1));
         }
     };
-    for item in items.iter() {
-        visit_item(item, *index, nested, visit);
+    let ranges = raw
+        .and_then(element_ranges)
+        .filter(|r| r.len() == items.len());
+    for (k, item) in items.iter().enumerate() {
+        let bytes = match (&ranges, raw) {
+            (Some(r), Some(text)) => Some(&text[r[k].clone()]),
+            _ => None,
+        };
+        visit_item(item, *index, nested, bytes, visit);
         *index += 1;
     }
     Ok(Decoded::Records(items.len()))
@@ -122,11 +133,13 @@ pub(super) fn is_log_event(v: Value<'_, '_>) -> bool {
 }
 
 /// Hands one item to the visitor: the record itself, or the record inside its wrapper (a JSON
-/// string, `CloudTrailEvent`, a log event's `message`, an EventBridge `detail`).
+/// string, `CloudTrailEvent`, a log event's `message`, an EventBridge `detail`). `raw` is the
+/// item's own text, when asked for; the visitor gets the record's.
 pub(super) fn visit_item(
     item: Value<'_, '_>,
     index: usize,
     nested: &mut Vec<u8>,
+    raw: Option<&[u8]>,
     visit: &mut Visit<'_>,
 ) {
     let inner = if let Some(text) = item.into_string() {
@@ -136,7 +149,7 @@ pub(super) fn visit_item(
             Some(text) => Some(("a CloudTrailEvent that", text)),
             None => {
                 let why = "has a CloudTrailEvent that is not a string".to_string();
-                return visit(index, Err(Bad::Record(why)));
+                return visit(index, Err(Bad::Record(why)), None);
             }
         }
     } else if is_log_event(item) && !looks_like_record(item) {
@@ -147,17 +160,35 @@ pub(super) fn visit_item(
         None
     };
     let Some((what, text)) = inner else {
-        return visit(index, record_in(item));
+        return visit(index, record_in(item), raw.map(|r| detail_of(item, r)));
     };
     nested.clear();
     nested.extend_from_slice(text.as_bytes());
+    let inner_raw = raw.map(|_| text.as_bytes());
     match simd_json::to_tape(nested) {
-        Ok(tape) => visit(index, record_in(tape.as_value())),
+        Ok(tape) => {
+            let value = tape.as_value();
+            visit(
+                index,
+                record_in(value),
+                inner_raw.map(|r| detail_of(value, r)),
+            );
+        }
         Err(e) => {
             let why = json_error(&e, text.as_bytes(), 0).replacen("(byte", "(its byte", 1);
-            visit(index, Err(Bad::Record(format!("has {what} {why}"))));
+            visit(index, Err(Bad::Record(format!("has {what} {why}"))), None);
         }
     }
+}
+
+/// The bytes of an EventBridge event's `detail` within its text, or the whole text.
+fn detail_of<'r>(v: Value<'_, '_>, text: &'r [u8]) -> &'r [u8] {
+    if v.get("detail-type").is_some()
+        && let Some(range) = value_range(text, b"detail")
+    {
+        return &text[range];
+    }
+    text.trim_ascii()
 }
 
 /// The record an object is, or that its EventBridge `detail` is.

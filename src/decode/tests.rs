@@ -11,9 +11,9 @@ fn items(bytes: &[u8], limit: u64) -> Result<(Decoded, Vec<String>), DecodeError
     let decoded = decode(
         bytes,
         &limits,
-        Parse::All,
+        Want::default(),
         &mut Scratch::default(),
-        &mut |i, item: Item<'_, '_>| {
+        &mut |i, item: Item<'_, '_>, _| {
             out.push(match item {
                 Ok(r) => format!(
                     "{i}:{}",
@@ -167,9 +167,12 @@ fn objects_without_a_cognito_mention_are_only_checked_for_framing() {
         let r = decode(
             bytes,
             &limits,
-            Parse::Mentioning,
+            Want {
+                prescan: Some(&Needles::any_of(&["cognito-idp.amazonaws.com"])),
+                raw: false,
+            },
             &mut Scratch::default(),
-            &mut |_, _| n += 1,
+            &mut |_, _, _| n += 1,
         );
         (r, n)
     };
@@ -385,9 +388,9 @@ fn objects_past_the_share_take_the_big_lane_and_give_memory_back() {
     let decoded = decode(
         &gzip(text.as_bytes()),
         &limits,
-        Parse::All,
+        Want::default(),
         &mut scratch,
-        &mut |i, item| got.push((i, item.is_ok())),
+        &mut |i, item, _| got.push((i, item.is_ok())),
     );
     assert_eq!(decoded, Ok(Decoded::Records(1)));
     assert_eq!(got, [(0, true)]);

@@ -1,15 +1,19 @@
-//! Stage 6, report: the CSV files.
+//! Reports: what one kind of report wants from the records, and the files it writes.
 //!
-//! Takes the final, sorted and de-duplicated rows and the problems, and writes
-//! `auth-events.csv`, `deletions.csv`, `users.csv`, `problems.csv` and (with `--per-user`)
-//! `users/<sub>.csv`. Every file is written to a temporary name in the output directory and
-//! renamed into place, so a report is either the previous one or the new one, never half.
+//! A [`Report`] says which texts an object must contain to be worth parsing (its pre-scan
+//! needles), turns one record into its rows, and writes its files from all rows at the end.
+//! [`cognito`] (sign-ins and deletions by `sub`) and [`events`] (any filter, any columns) are
+//! the two implementations. This module also holds what every report writes the same way:
+//! `problems.csv`, CSV cells, and files written whole or not at all.
 //!
-//! Spreadsheet safety: a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return
-//! gets a leading `'`, so that spreadsheets show it as text instead of running it as a formula.
+//! Every file is written to a temporary name in the output directory and renamed into place, so
+//! a report is either the previous one or the new one, never half. Spreadsheet safety: a cell
+//! that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so that
+//! spreadsheets show it as text instead of running it as a formula.
 
-mod events;
-mod users;
+pub mod cognito;
+pub mod events;
+pub mod record;
 
 use std::borrow::Cow;
 use std::fs::{self, File};
@@ -18,39 +22,72 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::extract::Row;
-use crate::options::ReportOptions;
-use crate::problems::Problem;
+use simd_json::tape::Value;
 
-pub use events::{AUTH_HEADER, DELETION_HEADER, PER_USER_HEADER};
-pub use users::USERS_HEADER;
+use crate::decode::Needles;
+use crate::problems::Problem;
 
 /// The header of `problems.csv`.
 pub const PROBLEMS_HEADER: &[&str] = &["object", "stage", "error"];
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Writes every report into `opts.out_dir`, which exists and is writable. Returns the number
-/// of event rows written (auth + deletion).
-pub fn write_all(rows: &[Row], problems: &[Problem], opts: &ReportOptions) -> Result<usize> {
-    let dir = &opts.out_dir;
-    let written = events::write_events(dir, rows, opts)?;
-    users::write_users(dir, rows, opts)?;
-    write_csv(
-        &dir.join("problems.csv"),
-        opts.excel,
-        PROBLEMS_HEADER,
-        |out| {
-            for p in problems {
-                out.row(&[&p.object, p.stage.as_str(), &p.message])?;
-            }
-            Ok(())
-        },
-    )?;
-    if opts.per_user {
-        events::write_per_user(dir, rows, opts)?;
+/// One kind of report.
+pub trait Report: Sync {
+    /// One row of the report: ordered as the report's files are (event time first).
+    type Row: Send + Ord;
+
+    /// The texts an object must contain to hold a wanted record (used to pre-scan objects a
+    /// trail delivered); empty when every object must be parsed.
+    fn needles(&self) -> &Needles;
+
+    /// Whether [`Report::rows`] needs each record's own bytes.
+    fn wants_raw(&self) -> bool {
+        false
     }
-    Ok(written)
+
+    /// The rows of one record, pushed to `out`. `Err` is a record problem, completing the
+    /// sentence "record N ...".
+    fn rows(
+        &self,
+        record: Value<'_, '_>,
+        raw: Option<&[u8]>,
+        out: &mut Vec<Self::Row>,
+    ) -> Result<(), String>;
+
+    /// The identity of a row's event, for dropping repeats: its `eventID`, or for records
+    /// without one a hash of their content.
+    fn event_key(row: &Self::Row) -> (&str, u64);
+
+    /// Writes the report's files into `dir` from the sorted, de-duplicated rows.
+    fn write(&self, rows: &[Self::Row], dir: &Path) -> Result<()>;
+
+    /// What the summary says of the rows (`23 auth events, 4 deletions`).
+    fn describe(&self, rows: &[Self::Row]) -> String;
+}
+
+/// Sorts rows into report order and drops repeats of one event (the first of each is kept).
+/// Returns how many were dropped.
+pub fn sort_and_dedupe<R: Report>(rows: &mut Vec<R::Row>) -> u64 {
+    rows.sort_unstable();
+    let before = rows.len();
+    let keep: Vec<bool> = {
+        let mut seen = std::collections::HashSet::with_capacity(rows.len());
+        rows.iter().map(|r| seen.insert(R::event_key(r))).collect()
+    };
+    let mut keep = keep.into_iter();
+    rows.retain(|_| keep.next().unwrap_or(true));
+    (before - rows.len()) as u64
+}
+
+/// Writes `problems.csv`.
+pub fn write_problems(dir: &Path, problems: &[Problem], bom: bool) -> Result<()> {
+    write_csv(&dir.join("problems.csv"), bom, PROBLEMS_HEADER, |out| {
+        for p in problems {
+            out.row(&[&p.object, p.stage.as_str(), &p.message])?;
+        }
+        Ok(())
+    })
 }
 
 /// Makes sure `dir` exists and a file can be created in it, before any work starts, and

@@ -14,6 +14,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
+use crate::object::Location;
 use crate::options::FilterOptions;
 use crate::problems::SkipReason;
 
@@ -154,9 +155,30 @@ pub fn is_day_folder(parts: &[&str]) -> bool {
     judge_trail_dirs(&parts[logs + 1..], &Prune::default()) == Ok(true)
 }
 
+/// The normal components of `path`, as text (lossy for names that are not UTF-8).
+pub fn path_parts(path: &std::path::Path) -> Vec<String> {
+    path.components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether CloudTrail itself delivered the object at `location` (see [`is_trail_object`]).
+pub fn is_trail_location(location: &Location) -> bool {
+    match location {
+        Location::Local(p) => {
+            let parts = path_parts(p);
+            is_trail_object(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+        }
+        Location::S3 { key, .. } => is_trail_object(&key.split('/').collect::<Vec<_>>()),
+    }
+}
+
 /// An object CloudTrail itself delivered: in a day folder, named `..._CloudTrail_..json.gz`.
 /// Such objects are gzip-protected and machine-written, so they are pre-scanned (see
-/// `decode::Parse::Mentioning`); anything else is parsed in full.
+/// `decode::Want::prescan`); anything else is parsed in full.
 pub fn is_trail_object(parts: &[&str]) -> bool {
     match parts.split_last() {
         Some((name, dirs)) => {

@@ -11,12 +11,14 @@
 use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path};
+use std::path::Path;
 
 use crate::problems::{Problem, SkipReason, Stage};
 
+use crate::object::{Location, ObjectRef};
+
 use super::layout::{self, Prune};
-use super::{Listed, Location, NameKind, ObjectRef, name_kind};
+use super::{Listed, NameKind, name_kind};
 
 /// A file or folder's identity on disk: device and inode.
 type FileId = (u64, u64);
@@ -69,18 +71,8 @@ fn skipped(path: &Path, reason: SkipReason) -> Listed {
     }
 }
 
-/// The normal components of `path`, as text (lossy for names that are not UTF-8).
-pub(super) fn components(path: &Path) -> Vec<String> {
-    path.components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn judge(path: &Path, is_object: bool, prune: &Prune) -> Option<SkipReason> {
-    let parts = components(path);
+    let parts = layout::path_parts(path);
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     layout::judge(&parts, is_object, prune)
 }

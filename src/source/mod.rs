@@ -9,100 +9,8 @@ pub mod layout;
 pub mod local;
 pub mod s3;
 
-use std::fmt;
-use std::path::PathBuf;
-
-use anyhow::{Result, bail};
-
+use crate::object::{ObjectRef, RawObject};
 use crate::problems::{Problem, SkipReason};
-
-/// A source as given on the command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SourceSpec {
-    /// A local directory (walked recursively) or file.
-    Local(PathBuf),
-    /// An S3 bucket and a key prefix (possibly empty).
-    S3 {
-        /// Bucket name.
-        bucket: String,
-        /// Key prefix, without a leading `/`.
-        prefix: String,
-    },
-}
-
-impl SourceSpec {
-    /// `s3://bucket[/prefix]` or a local path.
-    pub fn parse(s: &str) -> Result<SourceSpec> {
-        let Some(rest) = s.strip_prefix("s3://") else {
-            if s.is_empty() {
-                bail!("an empty source was given");
-            }
-            return Ok(SourceSpec::Local(PathBuf::from(s)));
-        };
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let valid = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b));
-        if !valid {
-            bail!("{s:?}: {bucket:?} is not an S3 bucket name");
-        }
-        Ok(SourceSpec::S3 {
-            bucket: bucket.to_string(),
-            prefix: prefix.to_string(),
-        })
-    }
-}
-
-/// Where one object lives.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Location {
-    /// A local file.
-    Local(PathBuf),
-    /// An S3 object.
-    S3 {
-        /// Bucket name.
-        bucket: String,
-        /// Object key.
-        key: String,
-    },
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Location::Local(p) => write!(f, "{}", p.display()),
-            Location::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
-        }
-    }
-}
-
-impl Location {
-    /// Whether CloudTrail itself delivered this object (see [`layout::is_trail_object`]).
-    pub fn is_trail_object(&self) -> bool {
-        match self {
-            Location::Local(p) => {
-                let parts = local::components(p);
-                layout::is_trail_object(&parts.iter().map(String::as_str).collect::<Vec<_>>())
-            }
-            Location::S3 { key, .. } => {
-                layout::is_trail_object(&key.split('/').collect::<Vec<_>>())
-            }
-        }
-    }
-}
-
-/// One object to read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObjectRef {
-    /// Where it is.
-    pub location: Location,
-    /// Its size in bytes, when the listing told it.
-    pub size: Option<u64>,
-    /// Its name has no extension (Firehose writes such names): read it only if its content
-    /// looks like data, else skip it as not a log.
-    pub sniff: bool,
-}
 
 /// What listing produces, one item at a time.
 #[derive(Debug)]
@@ -110,7 +18,7 @@ pub enum Listed {
     /// An object to read.
     Object(ObjectRef),
     /// An object already fetched (S3 sources fetch while they list).
-    Fetched(crate::fetch::RawObject),
+    Fetched(RawObject),
     /// An object left out on purpose.
     Skipped {
         /// The object's location.
@@ -167,31 +75,6 @@ pub fn is_candidate_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sources_parse_as_s3_or_local() {
-        assert_eq!(
-            SourceSpec::parse("s3://my-trail/AWSLogs/o-1/").unwrap(),
-            SourceSpec::S3 {
-                bucket: "my-trail".into(),
-                prefix: "AWSLogs/o-1/".into()
-            }
-        );
-        assert_eq!(
-            SourceSpec::parse("s3://my-trail").unwrap(),
-            SourceSpec::S3 {
-                bucket: "my-trail".into(),
-                prefix: String::new()
-            }
-        );
-        assert_eq!(
-            SourceSpec::parse("./trail").unwrap(),
-            SourceSpec::Local("./trail".into())
-        );
-        assert!(SourceSpec::parse("s3://").is_err());
-        assert!(SourceSpec::parse("s3://Bad Bucket/x").is_err());
-        assert!(SourceSpec::parse("").is_err());
-    }
 
     #[test]
     fn names_without_an_extension_are_decided_by_content() {

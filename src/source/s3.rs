@@ -10,11 +10,11 @@
 //!
 //! One client per bucket, shared by all requests: the SDK's adaptive retry (which slows the
 //! whole client down after `503 SlowDown`) only works when requests share it. Bodies that fail
-//! mid-stream are not retried by the SDK, so [`fetch_object`] retries them itself.
+//! mid-stream are not retried by the SDK, so [`crate::fetch::s3_object`] retries them itself.
+//! Fetching itself (the GET, and the predicate of objects not to fetch) is `fetch.rs`'s.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -24,22 +24,21 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::Region;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Output};
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
-use crate::fetch::RawObject;
+use crate::fetch::{Skip, describe, s3_object};
+use crate::object::{Location, ObjectRef, RawObject, SourceSpec};
 use crate::options::{Options, S3Options};
 use crate::problems::{Problem, SkipReason, Stage};
 
 use super::layout::{self, Prune};
-use super::{Listed, Location, NameKind, ObjectRef, SourceSpec, name_kind};
+use super::{Listed, NameKind, name_kind};
 
-/// Attempts for one object whose body fails mid-stream (the SDK retries the request itself).
-const BODY_ATTEMPTS: u32 = 3;
 /// Attempts per request, for the SDK's adaptive retry.
 const REQUEST_ATTEMPTS: u32 = 5;
 /// Keys listed but not yet fetched; listing pauses above this.
@@ -57,14 +56,16 @@ pub struct S3Session {
     runtime: tokio::runtime::Runtime,
     clients: HashMap<String, Client>,
     fetch_concurrency: usize,
-    sync_dir: Option<PathBuf>,
+    skip: Option<Skip>,
 }
 
 impl S3Session {
     /// Connects when some source is in S3: loads the AWS configuration (profile, region,
     /// endpoint, credentials) and checks every bucket with HeadBucket, learning its region.
     /// A missing bucket or denied access is fatal here, before any work.
-    pub fn connect_if_needed(opts: &Options, sync_dir: Option<&Path>) -> Result<Option<S3Session>> {
+    /// `skip` names objects not to fetch (`sync`: already present); they are listed as
+    /// [`SkipReason::AlreadySynced`].
+    pub fn connect_if_needed(opts: &Options, skip: Option<Skip>) -> Result<Option<S3Session>> {
         let buckets: BTreeSet<&str> = opts
             .sources
             .iter()
@@ -94,7 +95,7 @@ impl S3Session {
             runtime,
             clients,
             fetch_concurrency: opts.s3.fetch_concurrency,
-            sync_dir: sync_dir.map(Path::to_path_buf),
+            skip,
         }))
     }
 
@@ -121,7 +122,7 @@ impl S3Session {
             bucket: bucket.to_string(),
             prune: prune.clone(),
             fetch_concurrency: self.fetch_concurrency,
-            sync_dir: self.sync_dir.clone(),
+            skip: self.skip.clone(),
         };
         let task = self.runtime.spawn(walker.run(prefix.to_string(), tx));
         while let Some(item) = rx.blocking_recv() {
@@ -393,7 +394,7 @@ struct Walker {
     bucket: String,
     prune: Prune,
     fetch_concurrency: usize,
-    sync_dir: Option<PathBuf>,
+    skip: Option<Skip>,
 }
 
 impl Walker {
@@ -540,11 +541,7 @@ impl Walker {
     }
 
     fn fetch(&self, object: ObjectRef) -> Task {
-        if let (Some(dir), Some(size), Location::S3 { key, .. }) =
-            (&self.sync_dir, object.size, &object.location)
-            && let Some(path) = crate::sync::key_to_path(dir, key)
-            && std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == size)
-        {
+        if self.skip.as_ref().is_some_and(|skip| skip(&object)) {
             return Box::pin(async move { Done::Present { object } });
         }
         let client = self.client.clone();
@@ -556,7 +553,7 @@ impl Walker {
                     result: Err("not an S3 object".into()),
                 };
             };
-            let result = fetch_object(&client, &bucket, key).await;
+            let result = s3_object(&client, &bucket, key).await;
             Done::Got { object, result }
         })
     }
@@ -583,39 +580,5 @@ async fn next_page(prefix: String, flat: bool, attempt: u32, mut pages: Box<Page
         attempt,
         pages,
         page,
-    }
-}
-
-/// GetObject with the body read whole; a body that breaks off is fetched again.
-async fn fetch_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
-    let mut last = String::new();
-    for attempt in 0..BODY_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-        }
-        let out = match client.get_object().bucket(bucket).key(key).send().await {
-            Ok(out) => out,
-            Err(e) => return Err(describe(&e)),
-        };
-        match out.body.collect().await {
-            Ok(data) => return Ok(data.to_vec()),
-            Err(e) => last = format!("body broke off after {} attempts: {e}", attempt + 1),
-        }
-    }
-    Err(last)
-}
-
-/// One line for an SDK error: the S3 error code and message, or the transport failure.
-fn describe<E: std::error::Error + ProvideErrorMetadata + 'static>(e: &SdkError<E>) -> String {
-    let status = e.raw_response().map(|r| r.status().as_u16());
-    match (e.as_service_error(), status) {
-        (Some(service), Some(status)) if service.code().is_some() => format!(
-            "HTTP {status} {}: {}",
-            service.code().unwrap_or_default(),
-            service.message().unwrap_or_default()
-        ),
-        (_, Some(403)) => "HTTP 403 access denied (no error details)".to_string(),
-        (_, Some(404)) => "HTTP 404 not found (no error details)".to_string(),
-        _ => format!("{}", DisplayErrorContext(e)),
     }
 }

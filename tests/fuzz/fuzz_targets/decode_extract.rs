@@ -3,14 +3,19 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use trailsift::decode::{Limits, Parse, Scratch, decode};
-use trailsift::extract::extract;
+use trailsift::decode::{Limits, Needles, Scratch, Want, decode};
+use trailsift::report::cognito::extract::extract;
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::new(4 << 20);
     let mut scratch = Scratch::default();
-    for parse in [Parse::All, Parse::Mentioning] {
-        let _ = decode(data, &limits, parse, &mut scratch, &mut |_, item| {
+    let needles = Needles::any_of(&["cognito-idp.amazonaws.com"]);
+    for prescan in [None, Some(&needles)] {
+        let want = Want {
+            prescan,
+            raw: prescan.is_some(),
+        };
+        let _ = decode(data, &limits, want, &mut scratch, &mut |_, item, _| {
             if let Ok(record) = item {
                 let _ = extract(record);
             }

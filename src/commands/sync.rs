@@ -6,28 +6,31 @@
 //! safely: a key that could leave the directory is reported, never written.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tokio::sync::mpsc;
 
-use crate::fetch::RawObject;
+use crate::fetch::Skip;
+use crate::object::{Location, ObjectRef, RawObject, key_to_path};
 use crate::options::Options;
+use crate::outcome::Tally;
+use crate::pipeline::drive;
 use crate::problems::{EXIT_OK, EXIT_PROBLEMS, Problem, Stage};
 use crate::progress::Progress;
 use crate::report::write_atomic;
-use crate::run::drive;
+use crate::source::Listed;
 use crate::source::s3::S3Session;
-use crate::source::{Listed, Location};
-use crate::summary::{Tally, by_reason};
+use crate::summary::by_reason;
 
 /// Copies the wanted objects of the S3 source into `dir`. Returns the exit status.
 pub fn run_sync(opts: &Options, dir: &Path) -> Result<i32> {
     let started = Instant::now();
     // Connect first: a sync that cannot start leaves no empty target folder behind.
-    let s3 = S3Session::connect_if_needed(opts, Some(dir))?;
+    let s3 = S3Session::connect_if_needed(opts, Some(already_present(dir)))?;
     let created = !dir.exists();
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let progress = Progress::new(opts.progress);
@@ -55,6 +58,19 @@ pub fn run_sync(opts: &Options, dir: &Path) -> Result<i32> {
         EXIT_OK
     } else {
         EXIT_PROBLEMS
+    })
+}
+
+/// Objects already in `dir` under their key with the same size are not fetched again.
+fn already_present(dir: &Path) -> Skip {
+    let dir = dir.to_path_buf();
+    Arc::new(move |object: &ObjectRef| {
+        let (Some(size), Location::S3 { key, .. }) = (object.size, &object.location) else {
+            return false;
+        };
+        key_to_path(&dir, key)
+            .and_then(|path| fs::metadata(path).ok())
+            .is_some_and(|m| m.is_file() && m.len() == size)
     })
 }
 
@@ -131,51 +147,4 @@ fn write_object(dir: &Path, raw: &RawObject) -> Result<(), Problem> {
         write_atomic(&path, |f| Ok(std::io::Write::write_all(f, &raw.bytes)?))
     };
     write().map_err(|e| Problem::new(name, Stage::Write, format!("{e:#}")))
-}
-
-/// The local path for `key` under `dir`, or None when the key could leave `dir` (`..`, `.`,
-/// empty components from `//` or a leading `/`, NUL) or has a component too long to be a name.
-pub fn key_to_path(dir: &Path, key: &str) -> Option<PathBuf> {
-    let mut path = dir.to_path_buf();
-    for part in key.split('/') {
-        let bad = part.is_empty()
-            || part == "."
-            || part == ".."
-            || part.contains('\0')
-            || part.len() > 255;
-        if bad {
-            return None;
-        }
-        path.push(part);
-    }
-    Some(path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_never_leave_the_directory() {
-        let d = Path::new("/sync");
-        assert_eq!(
-            key_to_path(d, "AWSLogs/1/CloudTrail/r/2025/01/15/a.json.gz"),
-            Some(PathBuf::from(
-                "/sync/AWSLogs/1/CloudTrail/r/2025/01/15/a.json.gz"
-            ))
-        );
-        for bad in [
-            "../etc/passwd",
-            "a/../../b",
-            "/abs/path",
-            "a//b",
-            "a/./b",
-            "dir/",
-            "",
-            "a\0b",
-        ] {
-            assert_eq!(key_to_path(d, bad), None, "{bad:?}");
-        }
-        assert_eq!(key_to_path(d, &"x".repeat(300)), None);
-    }
 }

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::extract::{Kind, Row};
+use super::extract::{Kind, Row};
 use crate::options::ReportOptions;
 use crate::timefmt::TimeFormat;
 
-use super::write_csv;
+use crate::report::write_csv;
 
 /// Columns of `auth-events.csv`, a public interface.
 pub const AUTH_HEADER: &[&str] = &[
@@ -193,7 +193,7 @@ mod tests {
             content_hash: 0,
             kind: Kind::Deletion,
             event_name: "AdminDeleteUser".into(),
-            outcome: crate::extract::Outcome::Success,
+            outcome: crate::report::record::Outcome::Success,
             error_code: String::new(),
             sub: "s".into(),
             username: String::new(),

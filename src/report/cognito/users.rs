@@ -6,10 +6,11 @@ use std::path::Path;
 use anyhow::Result;
 use jiff::Timestamp;
 
-use crate::extract::{Kind, Outcome, Row};
+use super::extract::{Kind, Row};
 use crate::options::ReportOptions;
+use crate::report::record::Outcome;
 
-use super::write_csv;
+use crate::report::write_csv;
 
 /// Columns of `users.csv`, a public interface.
 pub const USERS_HEADER: &[&str] = &[

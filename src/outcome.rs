@@ -1,0 +1,163 @@
+//! What one object gave, and the sum of them all.
+//!
+//! Every object the run lists ends in exactly one [`ObjectOutcome`]: its rows, its problems,
+//! its counts (read, skipped by reason, or failed) and its manifest line. The pipeline returns
+//! one per object and adds them up (`+=`), so a run's result is the sum of its objects', the
+//! same whatever the thread count.
+
+use std::collections::BTreeSet;
+use std::ops::AddAssign;
+
+use crate::problems::{Problem, SkipReason};
+use crate::source::layout;
+use crate::summary::ManifestLine;
+
+/// What the run saw and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Objects decoded.
+    pub read: u64,
+    /// Objects that could not be fetched or decoded.
+    pub failed: u64,
+    /// Objects left out on purpose, by reason (index of [`SkipReason::ALL`]).
+    pub skipped: [u64; SkipReason::ALL.len()],
+    /// Folders or prefixes not listed at all (outside the filters, digests, ...).
+    pub pruned: u64,
+    /// Pruned folders by reason (index of [`SkipReason::ALL`]).
+    pub pruned_by: [u64; SkipReason::ALL.len()],
+    /// Prefixes or directories that could not be listed.
+    pub listing_problems: u64,
+    /// Bytes of objects read, as stored.
+    pub bytes: u64,
+    /// Records seen in the objects parsed.
+    pub records: u64,
+    /// Trail objects read but not parsed: they never mention Cognito.
+    pub unparsed: u64,
+    /// Records that could not be used.
+    pub record_problems: u64,
+    /// Rows dropped as repeats of an event.
+    pub duplicates: u64,
+}
+
+impl Tally {
+    /// Counts one skipped object.
+    pub fn skip(&mut self, reason: SkipReason) {
+        if let Some(i) = SkipReason::ALL.iter().position(|r| *r == reason) {
+            self.skipped[i] += 1;
+        }
+    }
+
+    /// Counts one folder or prefix that was not listed.
+    pub fn prune(&mut self, reason: SkipReason) {
+        self.pruned += 1;
+        if let Some(i) = SkipReason::ALL.iter().position(|r| *r == reason) {
+            self.pruned_by[i] += 1;
+        }
+    }
+
+    /// Adds another worker's counts.
+    pub fn add(&mut self, o: &Tally) {
+        self.read += o.read;
+        self.failed += o.failed;
+        for (a, b) in self.skipped.iter_mut().zip(o.skipped) {
+            *a += b;
+        }
+        self.pruned += o.pruned;
+        for (a, b) in self.pruned_by.iter_mut().zip(o.pruned_by) {
+            *a += b;
+        }
+        self.listing_problems += o.listing_problems;
+        self.bytes += o.bytes;
+        self.records += o.records;
+        self.unparsed += o.unparsed;
+        self.record_problems += o.record_problems;
+        self.duplicates += o.duplicates;
+    }
+
+    /// Objects skipped for any reason.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.iter().sum()
+    }
+}
+
+impl AddAssign<&Tally> for Tally {
+    fn add_assign(&mut self, other: &Tally) {
+        self.add(other);
+    }
+}
+
+/// What one listed item (an object, a skip, a pruned folder, a problem) gave.
+#[derive(Debug)]
+pub struct ObjectOutcome<Row> {
+    /// The rows its records gave.
+    pub rows: Vec<Row>,
+    /// Its problems: at most one for the object, or one per bad record.
+    pub problems: Vec<Problem>,
+    /// Its counts.
+    pub tally: Tally,
+    /// Its manifest lines (with `--manifest`).
+    pub manifest: Vec<ManifestLine>,
+    /// Accounts and regions it showed (only when the filters name some).
+    pub seen: Seen,
+}
+
+impl<Row> Default for ObjectOutcome<Row> {
+    fn default() -> Self {
+        ObjectOutcome {
+            rows: Vec::new(),
+            problems: Vec::new(),
+            tally: Tally::default(),
+            manifest: Vec::new(),
+            seen: Seen::default(),
+        }
+    }
+}
+
+impl<Row> AddAssign for ObjectOutcome<Row> {
+    fn add_assign(&mut self, mut other: ObjectOutcome<Row>) {
+        // Extend the larger vector: copying the smaller keeps the merge's peak memory low.
+        if self.rows.capacity() < other.rows.capacity() {
+            std::mem::swap(&mut self.rows, &mut other.rows);
+        }
+        self.rows.append(&mut other.rows);
+        self.problems.append(&mut other.problems);
+        self.tally += &other.tally;
+        self.manifest.append(&mut other.manifest);
+        self.seen += other.seen;
+    }
+}
+
+/// Accounts and regions that the sources hold, to tell a filter that matches nothing.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Account ids seen in folder names and records.
+    pub accounts: BTreeSet<String>,
+    /// Trail regions seen in folder names and records.
+    pub regions: BTreeSet<String>,
+}
+
+impl Seen {
+    /// Notes the account and region folders that `path` (a key, path or prefix) names.
+    pub fn note_path(&mut self, path: &str) {
+        let parts: Vec<&str> = path.split('/').collect();
+        let (account, region) = layout::account_and_region(&parts);
+        self.note(account, region);
+    }
+
+    /// Notes an account and a region.
+    pub fn note(&mut self, account: Option<&str>, region: Option<&str>) {
+        if let Some(a) = account.filter(|a| !a.is_empty() && !self.accounts.contains(*a)) {
+            self.accounts.insert(a.to_string());
+        }
+        if let Some(r) = region.filter(|r| !r.is_empty() && !self.regions.contains(*r)) {
+            self.regions.insert(r.to_string());
+        }
+    }
+}
+
+impl AddAssign for Seen {
+    fn add_assign(&mut self, other: Seen) {
+        self.accounts.extend(other.accounts);
+        self.regions.extend(other.regions);
+    }
+}
