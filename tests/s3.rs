@@ -946,3 +946,24 @@ fn the_progress_bar_has_no_eta_while_listing_grows() {
     }
     assert!(screen.contains("trailsift: 18 objects"), "{screen}");
 }
+
+// See: issue "One engine, two reports" (events reads S3 sources like local ones).
+#[test]
+fn events_from_s3_are_the_events_on_disk() {
+    upload_dir("ts-events", &root().join("testdata/trail"), "");
+    let url = endpoint();
+    let from_s3 = crate::events::events(
+        &[
+            &s3_args("s3://ts-events", &url)[..],
+            &["--source", "iam.amazonaws.com,ec2.amazonaws.com"],
+        ]
+        .concat(),
+    );
+    let from_disk = crate::events::events(&[
+        testdata("trail").as_str(),
+        "--source",
+        "iam.amazonaws.com,ec2.amazonaws.com",
+    ]);
+    assert_eq!(from_s3.file("events.csv"), from_disk.file("events.csv"));
+    assert!(from_s3.lines("events.csv").len() > 3);
+}

@@ -32,6 +32,15 @@ pub struct Run {
 }
 
 impl Run {
+    /// A run whose output directory lives in `tmp` (removed with the run).
+    pub fn new(out: PathBuf, output: Output, tmp: tempfile::TempDir) -> Run {
+        Run {
+            out,
+            output,
+            _tmp: Some(tmp),
+        }
+    }
+
     pub fn code(&self) -> i32 {
         self.output.status.code().expect("exit code")
     }
