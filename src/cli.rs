@@ -1,7 +1,7 @@
 //! The command line as the user typed it. The only file that knows clap.
 //!
 //! Each field's doc comment is its `--help` text. Nothing here is validated beyond clap's own
-//! types: `options.rs` turns [`Args`] into a checked [`crate::options::Options`].
+//! types: `options.rs` turns [`Args`] into a checked `Options` (options.rs).
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! Stage 3, decode: object bytes → CloudTrail records.
+//! Decode: object bytes → CloudTrail records.
 //!
 //! Takes the raw bytes of one object, gunzips them when they start with the gzip magic (whatever
 //! the name says; concatenated members are read fully; see `inflate.rs`) under a decompressed-size
@@ -148,8 +148,10 @@ pub struct Want<'a> {
     pub raw: bool,
 }
 
-/// Why an object could not be decoded: the stage and a one-line reason.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why an object could not be decoded: the stage and a one-line reason (the pipeline adds
+/// the object's location when it makes this a [`crate::problems::Problem`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct DecodeError {
     /// `Decompress` or `Parse`.
     pub stage: Stage,

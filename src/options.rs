@@ -439,19 +439,71 @@ mod tests {
         Options::from_args(Args::try_parse_from(all)?)
     }
 
+    /// The error of an argument list that must fail, as one line.
+    fn error(args: &[&str]) -> String {
+        match parse(args) {
+            Ok(_) => panic!("{args:?} was accepted"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
     #[test]
     fn byte_sizes_take_suffixes() {
         assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("512k").unwrap(), 512 << 10);
         assert_eq!(parse_bytes("100").unwrap(), 100);
-        assert!(parse_bytes("0").is_err());
-        assert!(parse_bytes("lots").is_err());
+        assert!(format!("{:#}", parse_bytes("0").unwrap_err()).contains("more than 0"));
+        assert!(format!("{:#}", parse_bytes("lots").unwrap_err()).contains("not a number"));
     }
 
     #[test]
     fn filters_are_checked_before_any_work() {
-        assert!(parse(&["cognito", "x", "--account", "1234"]).is_err());
-        assert!(parse(&["cognito", "x", "--trail-region", "EU West"]).is_err());
+        let cases: [(&[&str], &str); 10] = [
+            (
+                &["--account", "1234"],
+                "--account: \"1234\" is not an AWS account id",
+            ),
+            (
+                &["--trail-region", "EU West"],
+                "--trail-region: \"EU West\" is not a region",
+            ),
+            (&["--manifest", "/nonexistent/dir/m.csv"], "does not exist"),
+            (
+                &[
+                    "--max-decompressed-bytes",
+                    "1G",
+                    "--max-decompressed-total",
+                    "512M",
+                ],
+                "must be at least --max-decompressed-bytes",
+            ),
+            (
+                &["--start", "2025-02-01", "--end", "2025-01-01"],
+                "must be before --end",
+            ),
+            (
+                &["--start", "last tuesday"],
+                "--start: \"last tuesday\" is not a time",
+            ),
+            (
+                &["--tz", "Nowhere/Land"],
+                "--tz: \"Nowhere/Land\" is not an IANA time zone",
+            ),
+            (&["--threads", "0"], "--threads must be at least 1"),
+            (
+                &["--fetch-concurrency", "0"],
+                "--fetch-concurrency must be at least 1",
+            ),
+            (
+                &["--endpoint-url", "localhost:9000"],
+                "must start with http:// or https://",
+            ),
+        ];
+        for (extra, want) in cases {
+            let args = [&["cognito", "x"][..], extra].concat();
+            let got = error(&args);
+            assert!(got.contains(want), "{extra:?}: {got}");
+        }
         for typo in [
             "ap-northeast1",
             "useast-1",
@@ -459,10 +511,8 @@ mod tests {
             "eu-west-1a",
             "1-2-3",
         ] {
-            assert!(
-                parse(&["cognito", "x", "--trail-region", typo]).is_err(),
-                "{typo}"
-            );
+            let got = error(&["cognito", "x", "--trail-region", typo]);
+            assert!(got.contains("is not a region name"), "{typo}: {got}");
         }
         for ok in [
             "ap-northeast-1",
@@ -475,39 +525,35 @@ mod tests {
                 "{ok}"
             );
         }
-        assert!(parse(&["cognito", "x", "--manifest", "/nonexistent/dir/m.csv"]).is_err());
-        assert!(
-            parse(&[
-                "cognito",
-                "x",
-                "--max-decompressed-bytes",
-                "1G",
-                "--max-decompressed-total",
-                "512M"
-            ])
-            .is_err()
-        );
-        assert!(
-            parse(&[
-                "cognito",
-                "x",
-                "--start",
-                "2025-02-01",
-                "--end",
-                "2025-01-01"
-            ])
-            .is_err()
-        );
-        assert!(parse(&["cognito", "x", "--start", "last tuesday"]).is_err());
-        assert!(parse(&["cognito", "x", "--tz", "Nowhere/Land"]).is_err());
-        assert!(parse(&["cognito", "x", "--threads", "0"]).is_err());
         let o = parse(&["cognito", "x", "--account", "111111111111,222222222222"]).unwrap();
         assert_eq!(o.filter.accounts.len(), 2);
     }
 
     #[test]
+    fn events_queries_are_checked_before_any_work() {
+        let cases: [(&[&str], &str); 4] = [
+            (&["--where", "eventName"], "expected PATH=VALUE"),
+            (&["--where", "a..b=c"], "is not a field path"),
+            (&["--where", "eventName~("], "not a regular expression"),
+            (
+                &["--format", "xml"],
+                "--format: \"xml\" is not csv or jsonl",
+            ),
+        ];
+        for (extra, want) in cases {
+            let got = error(&[&["events", "x"][..], extra].concat());
+            assert!(got.contains(want), "{extra:?}: {got}");
+        }
+        let o = parse(&["events", "x", "--name", "A,B", "--where", "eventName=C"]).unwrap();
+        let Mode::Events(q) = &o.mode else {
+            panic!("not events")
+        };
+        assert_eq!(q.wheres.len(), 1, "one path, three values");
+    }
+
+    #[test]
     fn sync_needs_an_s3_source() {
-        assert!(parse(&["sync", "./local", "dir"]).is_err());
+        assert!(error(&["sync", "./local", "dir"]).contains("sync copies from S3"));
         let o = parse(&["sync", "s3://bucket/AWSLogs/", "dir"]).unwrap();
         assert!(matches!(&o.mode, Mode::Sync { dir } if dir == &PathBuf::from("dir")));
     }

@@ -10,7 +10,6 @@ use std::ops::AddAssign;
 
 use crate::problems::{Problem, SkipReason};
 use crate::source::layout;
-use crate::summary::ManifestLine;
 
 /// What the run saw and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -159,5 +158,33 @@ impl AddAssign for Seen {
     fn add_assign(&mut self, other: Seen) {
         self.accounts.extend(other.accounts);
         self.regions.extend(other.regions);
+    }
+}
+
+/// One line of the `--manifest` file.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ManifestLine {
+    /// Local path, `s3://bucket/key`, or a pruned prefix.
+    pub object: String,
+    /// Size in bytes, when known.
+    pub size: Option<u64>,
+    /// Records read.
+    pub records: Option<u64>,
+    /// Rows matched (before de-duplication).
+    pub matched: Option<u64>,
+    /// `read`, `skipped:<reason>`, `failed:<stage>` or `pruned:<reason>`.
+    pub status: String,
+}
+
+impl ManifestLine {
+    /// A line with no record counts.
+    pub fn new(object: String, size: Option<u64>, status: String) -> ManifestLine {
+        ManifestLine {
+            object,
+            size,
+            records: None,
+            matched: None,
+            status,
+        }
     }
 }

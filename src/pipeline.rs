@@ -21,7 +21,7 @@ use crate::decode::{self, Bad, Decoded, Scratch, Want};
 use crate::fetch;
 use crate::object::{Location, RawObject, SourceSpec};
 use crate::options::Options;
-use crate::outcome::ObjectOutcome;
+use crate::outcome::{ManifestLine, ObjectOutcome};
 use crate::problems::{Problem, SkipReason, Stage};
 use crate::progress::Progress;
 use crate::report::Report;
@@ -29,7 +29,6 @@ use crate::report::record::str_at;
 use crate::source::layout::{self, Prune};
 use crate::source::s3::S3Session;
 use crate::source::{Listed, local};
-use crate::summary::ManifestLine;
 
 /// How many listed local objects may wait for the workers (each is a path and a size).
 const LOCAL_LISTING_AHEAD: usize = 1 << 16;
@@ -153,7 +152,7 @@ fn list_sources(
             Listed::Object(o) => progress.listed(o.size.unwrap_or(0)),
             Listed::Fetched(raw) => progress.listed(raw.bytes.len() as u64),
             Listed::Skipped { .. } => progress.listed(0),
-            Listed::Problem(p) if p.stage != Stage::List => progress.listed(0),
+            Listed::Problem(p) if p.stage() != Stage::List => progress.listed(0),
             Listed::Problem(_) | Listed::Pruned { .. } => {}
         }
         emit(item)
@@ -303,16 +302,19 @@ impl<R: Report> Worker<'_, R> {
     }
 
     fn failed(&self, problem: Problem, size: Option<u64>, out: &mut ObjectOutcome<R::Row>) {
-        if problem.stage == Stage::List {
+        if problem.stage() == Stage::List {
             out.tally.listing_problems += 1;
         } else {
             out.tally.failed += 1;
             self.progress.done(0);
         }
         if self.opts.report.manifest.is_some() {
-            let status = format!("failed:{}", problem.stage.as_str());
-            out.manifest
-                .push(ManifestLine::new(problem.object.clone(), size, status));
+            let status = format!("failed:{}", problem.stage().as_str());
+            out.manifest.push(ManifestLine::new(
+                problem.object().to_string(),
+                size,
+                status,
+            ));
         }
         self.report_problem(problem, out);
     }

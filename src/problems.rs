@@ -45,38 +45,72 @@ impl Stage {
     }
 }
 
-impl Stage {
-    /// What was being done, for messages ("cannot fetch").
-    fn verb(self) -> &'static str {
-        match self {
-            Stage::List => "cannot list",
-            Stage::Fetch => "cannot fetch",
-            Stage::Decompress => "cannot decompress",
-            Stage::Parse => "cannot read",
-            Stage::Record => "record",
-            Stage::Write => "cannot write",
-        }
-    }
-}
-
-/// One object (or one record of an object) that could not be used.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Problem {
-    /// Where the object lives: a local path or `s3://bucket/key` (a prefix for listing errors).
-    pub object: String,
-    /// Which stage failed.
-    pub stage: Stage,
-    /// Why, in one line. Record problems start with `record N` (0-based index in the object).
-    pub message: String,
+/// One object (or one record of an object) that could not be used. Every variant carries the
+/// object's location (a local path, `s3://bucket/key`, or a prefix for listing errors) and the
+/// reason in one line; `Display` is the message printed as a warning.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Problem {
+    /// A directory or an S3 prefix that could not be listed.
+    #[error("{object}: cannot list: {reason}")]
+    List {
+        /// Where.
+        object: String,
+        /// Why.
+        reason: String,
+    },
+    /// An object whose bytes could not be read.
+    #[error("{object}: cannot fetch: {reason}")]
+    Fetch {
+        /// Where.
+        object: String,
+        /// Why.
+        reason: String,
+    },
+    /// Gunzip failed, or the decompressed-size cap was reached.
+    #[error("{object}: cannot decompress: {reason}")]
+    Decompress {
+        /// Where.
+        object: String,
+        /// Why.
+        reason: String,
+    },
+    /// The document as a whole could not be read (or was damaged, its records salvaged).
+    #[error("{object}: cannot read: {reason}")]
+    Parse {
+        /// Where.
+        object: String,
+        /// Why.
+        reason: String,
+    },
+    /// One record inside an otherwise readable object; the reason starts with `record N`.
+    #[error("{object}: {reason}")]
+    Record {
+        /// Where.
+        object: String,
+        /// Why, naming the record (0-based index in the object).
+        reason: String,
+    },
+    /// The object could not be written (`sync`).
+    #[error("{object}: cannot write: {reason}")]
+    Write {
+        /// Where.
+        object: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Problem {
     /// A problem with `object` at `stage`.
     pub fn new(object: impl Into<String>, stage: Stage, message: impl Into<String>) -> Problem {
-        Problem {
-            object: object.into(),
-            stage,
-            message: message.into(),
+        let (object, reason) = (object.into(), message.into());
+        match stage {
+            Stage::List => Problem::List { object, reason },
+            Stage::Fetch => Problem::Fetch { object, reason },
+            Stage::Decompress => Problem::Decompress { object, reason },
+            Stage::Parse => Problem::Parse { object, reason },
+            Stage::Record => Problem::Record { object, reason },
+            Stage::Write => Problem::Write { object, reason },
         }
     }
 
@@ -85,15 +119,44 @@ impl Problem {
     pub fn record(object: impl Into<String>, index: usize, message: impl fmt::Display) -> Problem {
         Problem::new(object, Stage::Record, format!("record {index} {message}"))
     }
+
+    /// Where the object lives.
+    pub fn object(&self) -> &str {
+        self.parts().0
+    }
+
+    /// Which stage failed.
+    pub fn stage(&self) -> Stage {
+        self.parts().1
+    }
+
+    /// Why, in one line (`problems.csv`'s `error` column).
+    pub fn message(&self) -> &str {
+        self.parts().2
+    }
+
+    fn parts(&self) -> (&str, Stage, &str) {
+        match self {
+            Problem::List { object, reason } => (object, Stage::List, reason),
+            Problem::Fetch { object, reason } => (object, Stage::Fetch, reason),
+            Problem::Decompress { object, reason } => (object, Stage::Decompress, reason),
+            Problem::Parse { object, reason } => (object, Stage::Parse, reason),
+            Problem::Record { object, reason } => (object, Stage::Record, reason),
+            Problem::Write { object, reason } => (object, Stage::Write, reason),
+        }
+    }
 }
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.stage {
-            // The message names the record already: "x.json: record 3 is not valid JSON".
-            Stage::Record => write!(f, "{}: {}", self.object, self.message),
-            stage => write!(f, "{}: {}: {}", self.object, stage.verb(), self.message),
-        }
+/// `problems.csv` order: by object, then stage, then message.
+impl Ord for Problem {
+    fn cmp(&self, other: &Problem) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+impl PartialOrd for Problem {
+    fn partial_cmp(&self, other: &Problem) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 

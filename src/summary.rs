@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::outcome::Tally;
+use crate::outcome::{ManifestLine, Tally};
 use crate::problems::SkipReason;
 use crate::report;
 
@@ -86,34 +86,6 @@ pub fn by_reason(counts: &[u64; SkipReason::ALL.len()]) -> String {
         .map(|(r, n)| format!("{n} {}", r.as_str()))
         .collect();
     parts.join(", ")
-}
-
-/// One line of the `--manifest` file.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ManifestLine {
-    /// Local path, `s3://bucket/key`, or a pruned prefix.
-    pub object: String,
-    /// Size in bytes, when known.
-    pub size: Option<u64>,
-    /// Records read.
-    pub records: Option<u64>,
-    /// Rows matched (before de-duplication).
-    pub matched: Option<u64>,
-    /// `read`, `skipped:<reason>`, `failed:<stage>` or `pruned:<reason>`.
-    pub status: String,
-}
-
-impl ManifestLine {
-    /// A line with no record counts.
-    pub fn new(object: String, size: Option<u64>, status: String) -> ManifestLine {
-        ManifestLine {
-            object,
-            size,
-            records: None,
-            matched: None,
-            status,
-        }
-    }
 }
 
 /// Writes the manifest CSV atomically.

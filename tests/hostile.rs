@@ -6,19 +6,13 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use crate::util::{Run, cognito};
+use crate::util::{Run, cognito, gzip};
 
 /// A good Cognito sign-in that every case puts next to its bad input.
 const GOOD: &str = r#"{"Records":[{"eventVersion":"1.08","eventTime":"2025-01-15T10:00:00Z","eventSource":"cognito-idp.amazonaws.com","eventName":"InitiateAuth","awsRegion":"eu-west-1","sourceIPAddress":"192.0.2.1","userAgent":"ua","recipientAccountId":"111111111111","eventID":"good-event","additionalEventData":{"sub":"good-sub"}}]}"#;
 
 /// A case: file name, content, exit status, problem stages, event ids that must be reported.
 type Case<C> = (&'static str, C, i32, Vec<&'static str>, Vec<&'static str>);
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 /// A Cognito record with `extra` fields appended (each starting with a comma).
 fn cognito_record(id: &str, extra: &str) -> String {

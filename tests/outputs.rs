@@ -3,7 +3,6 @@
 //! fatal error that keeps the previous reports.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -26,9 +25,11 @@ fn big_input(dir: &Path, objects: usize, per_object: usize) {
             })
             .collect();
         let body = format!(r#"{{"Records":[{}]}}"#, records.join(","));
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(body.as_bytes()).unwrap();
-        fs::write(dir.join(format!("o{o:04}.json.gz")), e.finish().unwrap()).unwrap();
+        fs::write(
+            dir.join(format!("o{o:04}.json.gz")),
+            crate::util::gzip(body.as_bytes()),
+        )
+        .unwrap();
     }
 }
 
@@ -72,6 +73,7 @@ fn a_run_killed_at_any_moment_leaves_whole_reports() {
     let first = cognito_into(&out, &[&testdata("formats"), "--per-user"]);
     assert_eq!(first.code(), 0);
     let old = report_files(&out);
+    let mut killed_mid_run = 0;
     for delay_ms in [5u64, 20, 40, 80, 120, 200, 300, 450] {
         let mut child = crate::util::command()
             .args([
@@ -89,9 +91,17 @@ fn a_run_killed_at_any_moment_leaves_whole_reports() {
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL: no chance to clean up
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
+        // A run that had already finished proves nothing: count the ones the kill stopped.
+        if std::os::unix::process::ExitStatusExt::signal(&status) == Some(9) {
+            killed_mid_run += 1;
+        }
         assert_reports_whole(&out, &header_of);
     }
+    assert!(
+        killed_mid_run >= 4,
+        "only {killed_mid_run} of 8 kills found the run still going: make the input bigger"
+    );
     // A clean rerun gives the full result, the same as a run into a fresh directory.
     let rerun = cognito_into(&out, &[input.path().to_str().unwrap(), "--per-user"]);
     assert_eq!(rerun.code(), 0, "{}", rerun.stderr());

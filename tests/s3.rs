@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::util::{Run, cognito, root, testdata, trailsift};
+use crate::util::{Run, cognito, gzip, root, testdata, trailsift};
 
 /// The moto endpoint that `scripts/test` started.
 fn endpoint() -> String {
@@ -373,13 +373,6 @@ fn a_day_with_more_than_1000_objects_is_listed_completely() {
     assert_eq!(ids.len(), N);
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), N);
     assert_eq!(run.records("users.csv").len(), 7);
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 #[test]

@@ -93,7 +93,7 @@ fn copy_all(mut rx: mpsc::Receiver<Listed>, dir: &Path, progress: &Progress) -> 
     let mut report = |p: Problem, tally: &mut Tally| {
         progress.warn(&p.to_string());
         problems += 1;
-        if p.stage == Stage::List {
+        if p.stage() == Stage::List {
             tally.listing_problems += 1;
         } else {
             tally.failed += 1;

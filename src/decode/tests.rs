@@ -119,11 +119,8 @@ fn broken_objects_fail_at_the_right_stage() {
         ),
     ];
     for (bytes, stage, text) in cases {
-        let err = items(
-            &bytes,
-            1000.max(if stage == Stage::Parse { 1 << 20 } else { 1000 }),
-        )
-        .unwrap_err();
+        let limit = if stage == Stage::Parse { 1 << 20 } else { 1000 };
+        let err = items(&bytes, limit).unwrap_err();
         assert_eq!(err.stage, stage, "{text}: {}", err.message);
         assert!(err.message.contains(text), "{text}: {}", err.message);
     }

@@ -84,7 +84,7 @@ pub fn sort_and_dedupe<R: Report>(rows: &mut Vec<R::Row>) -> u64 {
 pub fn write_problems(dir: &Path, problems: &[Problem], bom: bool) -> Result<()> {
     write_csv(&dir.join("problems.csv"), bom, PROBLEMS_HEADER, |out| {
         for p in problems {
-            out.row(&[&p.object, p.stage.as_str(), &p.message])?;
+            out.row(&[p.object(), p.stage().as_str(), p.message()])?;
         }
         Ok(())
     })

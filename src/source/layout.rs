@@ -57,11 +57,6 @@ impl Prune {
         self.regions.is_empty() || self.regions.contains(region)
     }
 
-    /// The wanted days, inclusive, when the window is bounded on both sides.
-    pub fn day_range(&self) -> (Option<Date>, Option<Date>) {
-        (self.first_day, self.last_day)
-    }
-
     fn wants_date_part(&self, year: i16, month: Option<i8>, day: Option<i8>) -> bool {
         let key = |d: Date| (d.year(), month.map(|_| d.month()), day.map(|_| d.day()));
         let this = (year, month, day);

@@ -1,8 +1,9 @@
-//! Stage 1, list: where objects come from.
+//! Source: listing where objects come from.
 //!
 //! A source is a local path or an `s3://bucket/prefix`. Listing turns it into a stream of
 //! [`Listed`] items: objects to read, objects and prefixes left out on purpose (with the reason),
-//! and listing problems. Listing never reads an object's content. Which prefixes are worth
+//! and listing problems. A local listing never reads an object's content (an S3 listing hands
+//! its keys to the fetch in the same async loop). Which prefixes are worth
 //! listing at all is decided by [`layout`], shared by the local walk and the S3 lister.
 
 pub mod layout;

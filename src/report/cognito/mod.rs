@@ -1,7 +1,6 @@
 //! The `cognito` report: Cognito user-pool sign-ins and deletions, keyed by `sub`.
 //!
-//! [`extract`] turns a record into a [`Row`] (the facts are in `shared/notes/cognito-events.md`
-//! of the project's notes); [`files`] writes `auth-events.csv`, `deletions.csv` and
+//! [`extract`] turns a record into a [`Row`] (README, "What it extracts", has the facts); [`files`] writes `auth-events.csv`, `deletions.csv` and
 //! `users/<sub>.csv`, [`users`] writes `users.csv`.
 
 pub mod extract;
