@@ -1,7 +1,7 @@
 //! The checked, plain form of the command line.
 //!
 //! [`Options::from_args`] is the one place where arguments are parsed and validated, one helper
-//! per group. Everything below `run.rs` sees only these types, never clap's.
+//! per group. Everything below `commands/` sees only these types, never clap's.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -1,8 +1,8 @@
 //! Per-object problems and the exit-status rules.
 //!
-//! A bad object never stops the run: it becomes a [`Problem`] naming the object (its local path or
-//! `s3://bucket/key`), the stage that failed and why. `run.rs` prints it once to stderr, records it
-//! here, and carries on. Fatal errors (bad arguments, an unreadable source root, an unwritable
+//! A bad object never stops the run: it becomes a [`Problem`] naming the object (its local path
+//! or `s3://bucket/key`), the stage that failed and why. The pipeline prints it once to stderr,
+//! keeps it in the object's outcome, and carries on. Fatal errors (bad arguments, an unreadable source root, an unwritable
 //! output directory) are `anyhow` errors instead and never pass through this module.
 
 use std::fmt;

@@ -1,6 +1,6 @@
 //! Times: parsing `--start`/`--end` and `eventTime`, and formatting times for the reports.
 //!
-//! Shared by `options.rs` (argument parsing), `extract.rs` (eventTime) and `report/` (output).
+//! Shared by `options.rs` (argument parsing), `report/record.rs` (eventTime) and `report/` (output).
 //! Pure functions, no I/O.
 
 use jiff::civil::{Date, DateTime};
