@@ -18,10 +18,11 @@ connection.
 sent to the client (so once a client has a complete response, its line is in
 the file):
     {"method": "GET", "path": "/bucket/key", "query": {"list-type": "2"},
-     "status": 200, "fault": null}
+     "status": 200, "fault": null, "akid": "AKIA..."}
 ``path`` is percent-decoded and has no query; ``query`` maps each decoded
 parameter to its value (a list if the parameter is repeated; "" if it has no
-value). ``status`` is the status sent to the client (0 if nothing was sent,
+value); ``akid`` is the access key id the request was signed with (null if unsigned).
+``status`` is the status sent to the client (0 if nothing was sent,
 502 if the upstream failed); ``fault`` is the KIND of the rule applied, or null.
 
 Rules (--rule, repeatable), KIND:MATCH:COUNT[:ARG]:
@@ -36,6 +37,9 @@ Rules (--rule, repeatable), KIND:MATCH:COUNT[:ARG]:
     stall  forward, send status line, headers and about half the body, then
            sleep ARG seconds (default 30) and close the connection.
     delay  wait ARG seconds (default 1), then forward as usual (a slow link).
+    down   the first COUNT matching requests pass untouched; the next one starts an
+           outage of ARG seconds (default 5): until it ends, every request, whatever
+           its path, has its connection reset with nothing sent. Then all is normal.
     gone   the first COUNT matching requests pass untouched; the next one makes
            the whole proxy exit at once (the server disappears mid-run: every
            later connection is refused).
@@ -91,7 +95,7 @@ class Rule:
             raise ValueError(f"bad rule {spec!r}: want KIND:MATCH:COUNT[:ARG]")
         self.spec = spec
         self.kind = parts[0].lower()
-        if self.kind not in ("500", "503", "403", "reset", "stall", "gone", "delay"):
+        if self.kind not in ("500", "503", "403", "reset", "stall", "gone", "delay", "down"):
             raise ValueError(f"bad rule {spec!r}: unknown kind {parts[0]!r}")
         arg = None
         # An ARG is present if the last field is a number and the one before it
@@ -114,7 +118,7 @@ class Rule:
         """Whether this rule applies to `target`; consumes one use. Caller holds the lock."""
         if self.match not in target:
             return False
-        if self.kind == "gone":
+        if self.kind in ("gone", "down"):
             # COUNT matching requests pass; the next one takes the whole server down.
             if self.remaining is not None and self.remaining > 0:
                 self.remaining -= 1
@@ -153,6 +157,7 @@ class Proxy(ThreadingHTTPServer):
         self.up_port = u.port or 80
         self.rules = rules
         self.rules_lock = threading.Lock()
+        self.down_until = 0.0
         self.log_lock = threading.Lock()
         self.log_file = open(log_path, "a", encoding="utf-8") if log_path else None
         self.verbose = verbose
@@ -247,13 +252,29 @@ class Handler(BaseHTTPRequestHandler):
 
     def proxy(self):
         record = {"method": self.command, "path": None, "query": {}, "status": 0, "fault": None}
+        # The access key id of a signed request, so that tests can tell whose credentials went out.
+        auth = self.headers.get("Authorization", "")
+        record["akid"] = auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
         try:
             raw_path, _, raw_query = self.path.partition("?")
             record["path"] = urllib.parse.unquote(raw_path)
             record["query"] = _decode_query(raw_query)
             target = urllib.parse.unquote(self.path)
             body = self.read_body()
+            if time.monotonic() < self.server.down_until:
+                record["fault"] = "down"
+                self.server.log_request_line(record)
+                self.hard_reset()
+                return
             rule = self.server.pick_fault(target)
+            if rule is not None and rule.kind == "down":
+                with self.server.rules_lock:
+                    rule.kind = "spent"
+                    self.server.down_until = time.monotonic() + (rule.arg or 5.0)
+                record["fault"] = "down"
+                self.server.log_request_line(record)
+                self.hard_reset()
+                return
             if rule is not None:
                 record["fault"] = rule.kind
             if rule is not None and rule.kind == "gone":

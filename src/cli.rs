@@ -251,7 +251,16 @@ pub struct S3Args {
     #[arg(long)]
     pub no_sign_request: bool,
 
-    /// S3 requests in flight at once.
+    /// S3 GET requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub fetch_concurrency: usize,
+
+    /// S3 LIST requests in flight at once (enough to hide a high-latency link).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub list_concurrency: usize,
+
+    /// How long one S3 request keeps retrying through outages and throttling before the
+    /// object or prefix is reported as a problem.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub retry_seconds: u64,
 }

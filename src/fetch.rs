@@ -5,16 +5,14 @@
 //! flight), so that listing and fetching share one bound. [`Skip`] names objects not to fetch.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
 
 use crate::object::{Location, ObjectRef, RawObject};
 use crate::problems::{Problem, Stage};
-
-/// Attempts for one object whose body fails mid-stream (the SDK retries the request itself).
-const BODY_ATTEMPTS: u32 = 3;
+use crate::retry::{Failure, Retrier};
 
 /// A predicate of objects not to fetch (`sync`: already present with the same size).
 pub type Skip = Arc<dyn Fn(&ObjectRef) -> bool + Send + Sync>;
@@ -39,23 +37,132 @@ pub fn fetch_local(object: ObjectRef) -> Result<RawObject, Problem> {
     }
 }
 
-/// GetObject with the body read whole; a body that breaks off is fetched again.
-pub async fn s3_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
-    let mut last = String::new();
-    for attempt in 0..BODY_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+/// Why an S3 object could not be fetched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GetFailure {
+    /// One line, in words.
+    pub message: String,
+    /// The HTTP status S3 answered with, if it answered.
+    pub status: Option<u16>,
+}
+
+/// What one GET attempt met.
+enum Attempt {
+    /// The request failed.
+    Request(Box<SdkError<GetObjectError>>),
+    /// The body broke off after `received` of `total` bytes.
+    Body {
+        received: usize,
+        total: Option<i64>,
+        reason: String,
+    },
+}
+
+/// GetObject with the body read whole, through the retrier: a request or a body that breaks
+/// off is tried again with backoff while the retrier's patience lasts.
+pub async fn s3_object(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    retrier: &Retrier,
+) -> Result<Vec<u8>, GetFailure> {
+    let attempt = || async {
+        let out = client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| Attempt::Request(Box::new(e)))?;
+        let total = out.content_length();
+        let mut body = out.body;
+        let mut data = Vec::with_capacity(total.map_or(0, |t| t.max(0) as usize));
+        loop {
+            match body.try_next().await {
+                Ok(Some(chunk)) => data.extend_from_slice(&chunk),
+                Ok(None) => return Ok(data),
+                Err(e) => {
+                    return Err(Attempt::Body {
+                        received: data.len(),
+                        total,
+                        reason: first_cause(&e),
+                    });
+                }
+            }
         }
-        let out = match client.get_object().bucket(bucket).key(key).send().await {
-            Ok(out) => out,
-            Err(e) => return Err(describe(&e)),
-        };
-        match out.body.collect().await {
-            Ok(data) => return Ok(data.to_vec()),
-            Err(e) => last = format!("body broke off after {} attempts: {e}", attempt + 1),
+    };
+    let classify = |a: &Attempt| match a {
+        Attempt::Request(e) => classify(e),
+        Attempt::Body { .. } => Failure::Transport,
+    };
+    let (result, attempts) = retrier.run(attempt, classify).await;
+    result.map_err(|a| match a {
+        Attempt::Request(e) => GetFailure {
+            message: format!("{}; {}", describe(&e), count(attempts, "attempt")),
+            status: e.raw_response().map(|r| r.status().as_u16()),
+        },
+        Attempt::Body {
+            received,
+            total,
+            reason,
+        } => {
+            let of = total.map_or(String::new(), |t| format!(" of {}", size(t.max(0) as u64)));
+            GetFailure {
+                message: format!(
+                    "the download broke off after {}{of} ({reason}); {}",
+                    size(received as u64),
+                    count(attempts, "attempt")
+                ),
+                status: None,
+            }
         }
+    })
+}
+
+/// Which kind of failure an SDK error is, for the retrier.
+pub fn classify<E: std::error::Error + ProvideErrorMetadata + 'static>(e: &SdkError<E>) -> Failure {
+    match e {
+        SdkError::DispatchFailure(_) if first_cause(e).to_lowercase().contains("credential") => {
+            Failure::Final
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            Failure::Transport
+        }
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status().as_u16();
+            let code = s.err().code().unwrap_or_default();
+            match status {
+                503 | 429 => Failure::Throttled,
+                500 | 502 | 504 => Failure::Server,
+                _ if code == "SlowDown" || code.contains("Throttl") => Failure::Throttled,
+                _ => Failure::Final,
+            }
+        }
+        _ => Failure::Final,
     }
-    Err(last)
+}
+
+/// The innermost cause of an error, in words (`connection reset by peer`).
+fn first_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// `1 attempt`, `3 attempts`.
+fn count(n: u32, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `512 bytes`, `1.2 MB`.
+fn size(bytes: u64) -> String {
+    if bytes < 1_000_000 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    }
 }
 
 /// One line for an SDK error: the S3 error code and message, or the transport failure.

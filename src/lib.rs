@@ -21,6 +21,7 @@ pub mod problems;
 pub mod progress;
 pub mod query;
 pub mod report;
+pub mod retry;
 pub mod source;
 pub mod summary;
 pub mod timefmt;

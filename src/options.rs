@@ -153,8 +153,12 @@ pub struct S3Options {
     pub endpoint_url: Option<String>,
     /// Send unsigned requests.
     pub no_sign_request: bool,
-    /// Requests in flight at once.
+    /// GET requests in flight at once.
     pub fetch_concurrency: usize,
+    /// LIST requests in flight at once.
+    pub list_concurrency: usize,
+    /// How long one request keeps retrying (outages, throttling) before it is a problem.
+    pub patience: std::time::Duration,
 }
 
 impl Default for S3Options {
@@ -165,6 +169,8 @@ impl Default for S3Options {
             endpoint_url: None,
             no_sign_request: false,
             fetch_concurrency: 32,
+            list_concurrency: 64,
+            patience: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -385,6 +391,12 @@ fn s3_from_args(a: S3Args) -> Result<S3Options> {
     if a.fetch_concurrency == 0 {
         bail!("--fetch-concurrency must be at least 1");
     }
+    if a.list_concurrency == 0 {
+        bail!("--list-concurrency must be at least 1");
+    }
+    if a.retry_seconds == 0 {
+        bail!("--retry-seconds must be at least 1");
+    }
     if let Some(url) = &a.endpoint_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
     {
@@ -396,6 +408,8 @@ fn s3_from_args(a: S3Args) -> Result<S3Options> {
         endpoint_url: a.endpoint_url,
         no_sign_request: a.no_sign_request,
         fetch_concurrency: a.fetch_concurrency,
+        list_concurrency: a.list_concurrency,
+        patience: std::time::Duration::from_secs(a.retry_seconds),
     })
 }
 

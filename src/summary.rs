@@ -16,6 +16,8 @@ pub struct Summary {
     pub tally: Tally,
     /// What the report found, in its words (`23 auth events, 4 deletions`).
     pub found: String,
+    /// S3 LISTs and GETs sent, when a source was in S3.
+    pub requests: Option<(u64, u64)>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -53,12 +55,11 @@ impl Summary {
         if t.duplicates > 0 {
             let _ = write!(s, " ({} dropped)", count(t.duplicates, "repeat", "repeats"));
         }
-        let _ = write!(
-            s,
-            " in {}; {:.2} s",
-            out_dir.display(),
-            self.elapsed.as_secs_f64()
-        );
+        let _ = write!(s, " in {}", out_dir.display());
+        if let Some((lists, gets)) = self.requests {
+            let _ = write!(s, "; {lists} LISTs, {gets} GETs");
+        }
+        let _ = write!(s, "; {:.2} s", self.elapsed.as_secs_f64());
         s
     }
 

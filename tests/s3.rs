@@ -169,6 +169,8 @@ mod serde_like {
         pub prefix: Option<String>,
         pub delimiter: bool,
         pub status: u64,
+        pub fault: Option<String>,
+        pub akid: Option<String>,
     }
 
     impl Request {
@@ -184,6 +186,8 @@ mod serde_like {
                 prefix: s(q.and_then(|q| q.get("prefix"))),
                 delimiter: q.and_then(|q| q.get("delimiter")).is_some(),
                 status: v.get("status").and_then(|s| s.as_u64()).unwrap_or(0),
+                fault: s(v.get("fault")),
+                akid: s(v.get("akid")),
             }
         }
     }
@@ -492,7 +496,14 @@ fn an_object_that_keeps_failing_is_reported_by_key() {
     upload_dir("ts-fail", &root().join("testdata/trail"), "");
     let key = "AWSLogs/111111111111/CloudTrail/us-east-1/2024/12/31/111111111111_CloudTrail_us-east-1_20241231T2119Z_0r8ZDMsdSiJS72ZC.json.gz";
     let proxy = Proxy::start(&[&format!("reset:/ts-fail/{key}:*")]);
-    let run = cognito(&s3_args("s3://ts-fail", &proxy.url));
+    // A short patience: these faults never end.
+    let run = cognito(
+        &[
+            &s3_args("s3://ts-fail", &proxy.url)[..],
+            &["--retry-seconds", "3"],
+        ]
+        .concat(),
+    );
     assert_eq!(run.code(), 1);
     let problems = run.records("problems.csv");
     let row = problems
@@ -515,7 +526,14 @@ fn an_object_that_keeps_failing_is_reported_by_key() {
 fn a_prefix_that_cannot_be_listed_is_reported_not_skipped() {
     upload_dir("ts-listfail", &root().join("testdata/trail"), "");
     let proxy = Proxy::start(&["500:prefix=AWSLogs/o-a1b2c3d4e5/333333333333/:*"]);
-    let run = cognito(&s3_args("s3://ts-listfail", &proxy.url));
+    // A short patience: these faults never end.
+    let run = cognito(
+        &[
+            &s3_args("s3://ts-listfail", &proxy.url)[..],
+            &["--retry-seconds", "3"],
+        ]
+        .concat(),
+    );
     assert_eq!(run.code(), 1);
     let problems = run.records("problems.csv");
     let row = problems
@@ -627,7 +645,14 @@ fn many_objects(n: usize) -> Vec<(String, Vec<u8>)> {
 fn a_failed_continuation_page_is_reported_with_its_prefix() {
     upload("ts-pagefail", many_objects(1100));
     let proxy = Proxy::start(&["500:continuation-token:*"]);
-    let run = cognito(&s3_args("s3://ts-pagefail", &proxy.url));
+    // A short patience: these faults never end.
+    let run = cognito(
+        &[
+            &s3_args("s3://ts-pagefail", &proxy.url)[..],
+            &["--retry-seconds", "3"],
+        ]
+        .concat(),
+    );
     assert_eq!(run.code(), 1, "{}", run.stderr());
     let problems = run.records("problems.csv");
     let list: Vec<&Vec<String>> = problems.iter().filter(|p| p[1] == "list").collect();
@@ -661,6 +686,7 @@ fn a_server_that_disappears_mid_run_is_reported_not_hidden() {
     let run = cognito(
         &[
             &s3_args("s3://ts-gone", &proxy.url)[..],
+            &["--retry-seconds", "3"],
             &["--fetch-concurrency", "4"],
         ]
         .concat(),
@@ -890,7 +916,9 @@ fn a_failed_sync_leaves_no_empty_target_folder() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!dir.exists(), "no empty folder left behind");
-    upload("ts-sync-empty", vec![]);
+    // Only a digest: listed, nothing to copy.
+    let digest = "AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2025/01/15/d.json.gz";
+    upload("ts-sync-empty", vec![(digest.to_string(), gzip(b"{}"))]);
     let out = trailsift(&[
         "sync",
         "s3://ts-sync-empty",
@@ -959,4 +987,195 @@ fn events_from_s3_are_the_events_on_disk() {
     ]);
     assert_eq!(from_s3.file("events.csv"), from_disk.file("events.csv"));
     assert!(from_s3.lines("events.csv").len() > 3);
+}
+
+// See: issue "S3 at organization scale" for the tests below.
+
+#[test]
+fn an_outage_of_seconds_mid_run_loses_nothing() {
+    upload("ts-outage", many_objects(300));
+    // After 60 requests the endpoint resets every connection for 6 seconds.
+    let proxy = Proxy::start(&["down::60:6"]);
+    let run = cognito(&s3_args("s3://ts-outage", &proxy.url));
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(
+        run.records("auth-events.csv").len(),
+        300,
+        "{}",
+        run.stderr()
+    );
+    let downs = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.fault.as_deref() == Some("down"))
+        .count();
+    assert!(downs >= 1, "the outage happened");
+}
+
+#[test]
+fn throttling_bursts_back_off_and_recover() {
+    upload("ts-burst", many_objects(200));
+    let proxy = Proxy::start(&["503:list-type:6", "503:/ts-burst/AWSLogs/:40"]);
+    let started = std::time::Instant::now();
+    let run = cognito(&s3_args("s3://ts-burst", &proxy.url));
+    let took = started.elapsed();
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.records("auth-events.csv").len(), 200);
+    // Not a benchmark: a bound that catches a client that stays slow after the burst (the
+    // adaptive limiter once turned 5 s into 93 s).
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
+    let throttled = proxy.requests().iter().filter(|r| r.status == 503).count();
+    assert_eq!(throttled, 46, "every throttled request was retried");
+}
+
+#[test]
+fn gets_denied_one_after_another_stop_the_run_with_one_message() {
+    upload("ts-deny", many_objects(50));
+    let proxy = Proxy::start(&["403:/ts-deny/AWSLogs/:*"]);
+    let run = cognito(&s3_args("s3://ts-deny", &proxy.url));
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let stderr = run.stderr();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("access denied to the objects of s3://ts-deny"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("s3:GetObject") && stderr.contains("kms:Decrypt"),
+        "{stderr}"
+    );
+    assert!(!run.out.exists(), "nothing written");
+}
+
+#[test]
+fn a_prefix_names_a_folder_and_a_full_key_names_an_object() {
+    let one = many_objects(1).remove(0).1;
+    upload(
+        "ts-sibling",
+        vec![
+            ("org/a.json.gz".into(), one.clone()),
+            ("org-old/b.json.gz".into(), one.clone()),
+            ("exports/events.txt".into(), one),
+        ],
+    );
+    let url = endpoint();
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = tmp.path().join("m.csv");
+    let run = cognito(
+        &[
+            &s3_args("s3://ts-sibling/org", &url)[..],
+            &["--manifest", manifest.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let listed = fs::read_to_string(&manifest).unwrap();
+    assert!(listed.contains("s3://ts-sibling/org/a.json.gz"), "{listed}");
+    assert!(
+        !listed.contains("org-old"),
+        "a sibling prefix was read: {listed}"
+    );
+    let key = cognito(&s3_args("s3://ts-sibling/exports/events.txt", &url));
+    assert_eq!(key.code(), 0, "{}", key.stderr());
+    assert_eq!(
+        key.records("auth-events.csv").len(),
+        1,
+        "read whatever its name"
+    );
+}
+
+#[test]
+fn a_prefix_with_no_objects_is_fatal_and_names_what_is_there() {
+    upload_dir(
+        "ts-empty-prefix",
+        &root().join("testdata/formats"),
+        "AWSLogs/",
+    );
+    let run = cognito(&s3_args("s3://ts-empty-prefix/AWSLog", &endpoint()));
+    assert_eq!(run.code(), 2);
+    let stderr = run.stderr();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no objects under s3://ts-empty-prefix/AWSLog/"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("AWSLogs/"), "the nearest folder: {stderr}");
+    assert!(!run.out.exists());
+}
+
+#[test]
+fn an_explicit_profile_wins_over_keys_in_the_environment() {
+    upload_dir("ts-precedence", &root().join("testdata/formats"), "");
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config");
+    let credentials = tmp.path().join("credentials");
+    fs::write(&config, "[profile audit]\nregion = us-east-1\n").unwrap();
+    fs::write(
+        &credentials,
+        "[audit]\naws_access_key_id = FROMPROFILE\naws_secret_access_key = secret\n",
+    )
+    .unwrap();
+    let proxy = Proxy::start(&[]);
+    let output = crate::util::command()
+        .args([
+            "cognito",
+            "s3://ts-precedence",
+            "--no-progress",
+            "--profile",
+            "audit",
+        ])
+        .args(["--endpoint-url", &proxy.url, "-o"])
+        .arg(tmp.path().join("out"))
+        .env("AWS_ACCESS_KEY_ID", "FROMENVIRONMENT")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let keys: BTreeSet<Option<String>> = proxy.requests().into_iter().map(|r| r.akid).collect();
+    assert_eq!(keys, [Some("FROMPROFILE".to_string())].into(), "{keys:?}");
+}
+
+#[test]
+fn a_window_lists_its_day_folders_and_nothing_above_them() {
+    upload_dir("ts-days", &root().join("testdata/trail"), "");
+    let proxy = Proxy::start(&[]);
+    let window = ["--start", "2025-01-15", "--end", "2025-01-16"];
+    let run = cognito(&[&s3_args("s3://ts-days", &proxy.url)[..], &window].concat());
+    let lists: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.trim_end_matches('/') == "/ts-days")
+        .map(|r| r.prefix.unwrap_or_default())
+        .collect();
+    let region_level = lists
+        .iter()
+        .filter(|p| {
+            let parts: Vec<&str> = p.split('/').collect();
+            parts.contains(&"CloudTrail") && !p.ends_with("/CloudTrail/")
+        })
+        .collect::<Vec<_>>();
+    // 5 account-regions in the trail, 2 day folders each (15 and, for late deliveries, 16;
+    // never the 17th for a window that ends at midnight): no year or month listing.
+    let days: Vec<&&String> = region_level
+        .iter()
+        .filter(|p| p.ends_with("/2025/01/15/") || p.ends_with("/2025/01/16/"))
+        .collect();
+    assert_eq!(days.len(), 10, "{lists:#?}");
+    assert_eq!(
+        region_level.len(),
+        10,
+        "only day folders below a region: {lists:#?}"
+    );
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains(&format!("; {} LISTs,", lists.len())),
+        "{stderr}"
+    );
 }

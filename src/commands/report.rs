@@ -23,16 +23,21 @@ pub fn run<R: Report>(report: &R, opts: &Options) -> Result<i32> {
     let progress = Progress::new(opts.progress);
     let outcome = pipeline::run_report(report, opts, s3.as_ref(), &progress)?;
     progress.finish();
-    if opts.strict
-        && let Some(first) = outcome.problems.first()
-    {
+    let fatal = s3.as_ref().and_then(S3Session::fatal);
+    let strict = opts.strict.then(|| outcome.problems.first()).flatten();
+    if fatal.is_some() || strict.is_some() {
         if created {
             // Only an empty folder that this run made: nothing else is ever removed.
             let _ = std::fs::remove_dir(&opts.report.out_dir);
         }
-        bail!("--strict: {first}");
+        match (fatal, strict) {
+            (Some(fatal), _) => bail!("{fatal}"),
+            (None, Some(first)) => bail!("--strict: {first}"),
+            (None, None) => {}
+        }
     }
-    finish(report, opts, outcome, started)
+    let requests = s3.as_ref().map(S3Session::requests);
+    finish(report, opts, outcome, requests, started)
 }
 
 /// Sorts, de-duplicates, writes the files and prints the summary.
@@ -40,6 +45,7 @@ fn finish<R: Report>(
     report: &R,
     opts: &Options,
     outcome: ObjectOutcome<R::Row>,
+    requests: Option<(u64, u64)>,
     started: Instant,
 ) -> Result<i32> {
     let ObjectOutcome {
@@ -63,6 +69,7 @@ fn finish<R: Report>(
     let summary = Summary {
         tally,
         found: report.describe(&rows),
+        requests,
         elapsed: started.elapsed(),
     };
     if !opts.quiet {

@@ -33,6 +33,8 @@ pub fn run_sync(opts: &Options, dir: &Path) -> Result<i32> {
     let s3 = S3Session::connect_if_needed(opts, Some(already_present(dir)))?;
     let created = !dir.exists();
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Temporary files of a killed sync: never mistaken for objects, never left to pile up.
+    remove_stale_temps(dir);
     let progress = Progress::new(opts.progress);
     let cancel = AtomicBool::new(false);
     let (tally, problems) = drive(opts, s3.as_ref(), &progress, &cancel, |rx| {
@@ -42,23 +44,74 @@ pub fn run_sync(opts: &Options, dir: &Path) -> Result<i32> {
     if created && tally.read == 0 {
         remove_empty_dirs(dir);
     }
+    if let Some(fatal) = s3.as_ref().and_then(S3Session::fatal) {
+        anyhow::bail!("{fatal}");
+    }
     if !opts.quiet {
-        eprintln!(
-            "trailsift: sync: {} objects copied ({} bytes), {} skipped ({}), {} failed; {} prefixes pruned; {:.2} s",
-            tally.read,
-            tally.bytes,
-            tally.skipped_total(),
-            by_reason(&tally.skipped),
-            tally.failed + tally.listing_problems,
-            tally.pruned,
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("{}", summary_line(&tally, started));
     }
     Ok(if problems == 0 {
         EXIT_OK
     } else {
         EXIT_PROBLEMS
     })
+}
+
+/// `trailsift: sync: 12 objects copied (3.1 MB), 2 skipped (2 already-synced), 0 failed`.
+fn summary_line(tally: &Tally, started: Instant) -> String {
+    let mut s = format!(
+        "trailsift: sync: {} copied ({} bytes), {} skipped",
+        count(tally.read, "object"),
+        tally.bytes,
+        tally.skipped_total()
+    );
+    let reasons = by_reason(&tally.skipped);
+    if !reasons.is_empty() {
+        s.push_str(&format!(" ({reasons})"));
+    }
+    s.push_str(&format!(", {} failed", count(tally.failed, "object")));
+    if tally.listing_problems > 0 {
+        s.push_str(&format!(
+            ", {} could not be listed",
+            count(tally.listing_problems, "prefix")
+        ));
+    }
+    s.push_str(&format!("; {:.2} s", started.elapsed().as_secs_f64()));
+    s
+}
+
+fn count(n: u64, what: &str) -> String {
+    match (n, what) {
+        (1, _) => format!("1 {what}"),
+        (_, "prefix") => format!("{n} prefixes"),
+        _ => format!("{n} {what}s"),
+    }
+}
+
+/// Removes `.NAME.tmp-PID` files below `dir` whose process is gone (a sync killed mid-copy).
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_stale_temps(&path);
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".tmp-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && Path::new("/proc/self").exists()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_file(&path);
+        }
+    }
 }
 
 /// Objects already in `dir` under their key with the same size are not fetched again.

@@ -235,7 +235,8 @@ pub fn one_line(text: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The end of a scalar element starting at `start` (a string is skipped whole).
+/// The end of a scalar element starting at `start` (a string is skipped whole); always after
+/// `start` (found by fuzzing: a `}` in an items array once made the salvage loop forever).
 pub(super) fn scalar_end(text: &[u8], start: usize) -> usize {
     let mut i = start;
     if text[i] == b'"' {
@@ -248,5 +249,7 @@ pub(super) fn scalar_end(text: &[u8], start: usize) -> usize {
     while i < text.len() && !matches!(text[i], b',' | b']' | b'}') {
         i += 1;
     }
-    i
+    // Always past `start`: a stray `}` where an element should be is an element of its own
+    // (a bad one), never a place the scanner stays at forever.
+    i.max(start + 1).min(text.len())
 }

@@ -402,3 +402,23 @@ fn objects_past_the_share_take_the_big_lane_and_give_memory_back() {
         err.message
     );
 }
+
+// Found by the fuzzer: a stray `}` where an element of a damaged items array should be made
+// the salvage loop forever (tests/fuzz/corpus/decode_extract/regression-stray-brace.json).
+#[test]
+fn a_stray_brace_in_a_damaged_array_ends_the_salvage() {
+    let (_, got) = items(
+        b"{\"Records\":[}, {\"eventName\":\"E\",\"eventID\":\"a\"}",
+        1 << 20,
+    )
+    .unwrap();
+    assert!(
+        got.iter().any(|g| g.ends_with(":a")),
+        "the good record after it: {got:?}"
+    );
+    assert!(got[0].starts_with("0:error:"), "{got:?}");
+    let fixture =
+        include_bytes!("../../tests/fuzz/corpus/decode_extract/regression-stray-brace.json");
+    let (_, got) = items(fixture, 1 << 20).unwrap();
+    assert_eq!(got.len(), 7, "six items and the damage: {got:?}");
+}

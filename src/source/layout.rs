@@ -22,6 +22,10 @@ use crate::problems::SkipReason;
 /// CloudTrail delivers within minutes on average; a day leaves room for late deliveries.
 pub const DELIVERY_SLACK: SignedDuration = SignedDuration::from_hours(24);
 
+/// Windows of up to this many days have their day folders listed directly (one LIST each);
+/// wider ones are walked through the year and month folders.
+pub const MAX_LISTED_DAYS: i32 = 400;
+
 /// The layout filters derived from the event filters.
 #[derive(Clone, Debug, Default)]
 pub struct Prune {
@@ -41,7 +45,9 @@ impl Prune {
             accounts: filter.accounts.clone(),
             regions: filter.regions.clone(),
             first_day: filter.start.map(utc_date),
-            last_day: latest_delivery.map(utc_date),
+            // Exclusive: a window ending at midnight does not need the folder of the day
+            // after the slack.
+            last_day: latest_delivery.map(|l| utc_date(l - SignedDuration::from_nanos(1))),
             earliest_delivery: filter.start,
             latest_delivery,
         }
@@ -57,6 +63,17 @@ impl Prune {
         self.regions.is_empty() || self.regions.contains(region)
     }
 
+    /// The first day folder the window needs and how many, when the window has both ends and
+    /// spans at most [`MAX_LISTED_DAYS`]: then the day folders are known without listing the
+    /// year and month levels.
+    pub fn window_days(&self) -> Option<(Date, u32)> {
+        let (first, last) = (self.first_day?, self.last_day?);
+        let days = (last - first).get_days();
+        (0..MAX_LISTED_DAYS)
+            .contains(&days)
+            .then(|| (first, days as u32 + 1))
+    }
+
     fn wants_date_part(&self, year: i16, month: Option<i8>, day: Option<i8>) -> bool {
         let key = |d: Date| (d.year(), month.map(|_| d.month()), day.map(|_| d.day()));
         let this = (year, month, day);
@@ -68,7 +85,7 @@ impl Prune {
         // The name has whole minutes: a file named 10:05 may hold events up to 10:05:59.
         let end_of_minute = delivered + SignedDuration::from_secs(60);
         self.earliest_delivery.is_none_or(|s| end_of_minute > s)
-            && self.latest_delivery.is_none_or(|l| delivered <= l)
+            && self.latest_delivery.is_none_or(|l| delivered < l)
     }
 }
 
@@ -140,6 +157,18 @@ fn judge_trail_dirs(dirs: &[&str], prune: &Prune) -> Result<bool, SkipReason> {
         return Err(SkipReason::OutsideWindow);
     }
     Ok(day.is_some() && dirs.len() == 6)
+}
+
+/// A region folder `.../AWSLogs/[o-x/]ACCOUNT/CloudTrail/REGION`.
+pub fn is_region_folder(parts: &[&str]) -> bool {
+    let Some(logs) = parts.iter().rposition(|p| *p == "AWSLogs") else {
+        return false;
+    };
+    let mut rest = &parts[logs + 1..];
+    if rest.first().is_some_and(|p| p.starts_with("o-")) {
+        rest = &rest[1..];
+    }
+    rest.len() == 3 && is_account_id(rest[0]) && rest[1] == "CloudTrail"
 }
 
 /// A day folder `.../AWSLogs/[o-x/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD` (S3 lists it flat).

@@ -16,6 +16,8 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -25,38 +27,38 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::Region;
 use aws_sdk_s3::error::SdkError;
-use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Output};
-use aws_smithy_async::future::pagination_stream::PaginationStream;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use jiff::civil::Date;
 use tokio::sync::mpsc;
 
-use crate::fetch::{Skip, describe, s3_object};
+use crate::fetch::{GetFailure, Skip, classify, describe, s3_object};
 use crate::object::{Location, ObjectRef, RawObject, SourceSpec};
 use crate::options::{Options, S3Options};
 use crate::problems::{Problem, SkipReason, Stage};
+use crate::retry::{Patience, Retrier};
 
 use super::layout::{self, Prune};
 use super::{Listed, NameKind, name_kind};
 
-/// Attempts per request, for the SDK's adaptive retry.
-const REQUEST_ATTEMPTS: u32 = 5;
 /// Keys listed but not yet fetched; listing pauses above this.
 const MAX_QUEUED_KEYS: usize = 5_000;
-/// Listing requests in flight at once (each returns up to 1000 keys).
-const LIST_CONCURRENCY: usize = 8;
-/// How often a failed listing page is retried after the SDK's own retries.
-const PAGE_ATTEMPTS: u32 = 2;
 
-type Pages = PaginationStream<Result<ListObjectsV2Output, SdkError<ListObjectsV2Error>>>;
 type Task = Pin<Box<dyn Future<Output = Done> + Send>>;
 
-/// A connected client per bucket and the runtime that drives them.
+/// A connected client per bucket, the runtime that drives them, and what every request shares:
+/// the retrier (with its circuit), the request counts, and a fatal error found mid-run.
 pub struct S3Session {
     runtime: tokio::runtime::Runtime,
     clients: HashMap<String, Client>,
+    starts: HashMap<(String, String), Start>,
     fetch_concurrency: usize,
+    list_concurrency: usize,
     skip: Option<Skip>,
+    retrier: Arc<Retrier>,
+    requests: Arc<Requests>,
+    fatal: Arc<Mutex<Option<String>>>,
 }
 
 impl S3Session {
@@ -91,12 +93,44 @@ impl S3Session {
             let client = runtime.block_on(client_for_bucket(&sdk, bucket, &opts.s3))?;
             clients.insert(bucket.to_string(), client);
         }
+        let patience = Patience {
+            total: opts.s3.patience,
+            ..Patience::default()
+        };
+        let retrier = Arc::new(Retrier::new(patience));
+        let mut starts = HashMap::new();
+        for source in &opts.sources {
+            if let SourceSpec::S3 { bucket, prefix } = source
+                && let Some(client) = clients.get(bucket)
+            {
+                let start = runtime.block_on(resolve(client, bucket, prefix, &retrier))?;
+                starts.insert((bucket.clone(), prefix.clone()), start);
+            }
+        }
         Ok(Some(S3Session {
             runtime,
             clients,
+            starts,
             fetch_concurrency: opts.s3.fetch_concurrency,
+            list_concurrency: opts.s3.list_concurrency,
             skip,
+            retrier,
+            requests: Arc::new(Requests::default()),
+            fatal: Arc::new(Mutex::new(None)),
         }))
+    }
+
+    /// The LISTs and GETs sent so far.
+    pub fn requests(&self) -> (u64, u64) {
+        (
+            self.requests.lists.load(Ordering::Relaxed),
+            self.requests.gets.load(Ordering::Relaxed),
+        )
+    }
+
+    /// A fatal error found while the run went on (every GET denied): the run must stop.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal.lock().ok().and_then(|f| f.clone())
     }
 
     /// Lists `s3://bucket/prefix`, fetches every wanted object and hands each item to `emit`
@@ -116,15 +150,24 @@ impl S3Session {
             );
             return emit(Listed::Problem(p));
         };
+        let start = self
+            .starts
+            .get(&(bucket.to_string(), prefix.to_string()))
+            .cloned()
+            .unwrap_or_else(|| Start::Prefix(prefix.to_string()));
         let (tx, mut rx) = mpsc::channel(self.fetch_concurrency.max(2));
         let walker = Walker {
             client: client.clone(),
             bucket: bucket.to_string(),
             prune: prune.clone(),
             fetch_concurrency: self.fetch_concurrency,
+            list_concurrency: self.list_concurrency,
             skip: self.skip.clone(),
+            retrier: self.retrier.clone(),
+            requests: self.requests.clone(),
+            fatal: self.fatal.clone(),
         };
-        let task = self.runtime.spawn(walker.run(prefix.to_string(), tx));
+        let task = self.runtime.spawn(walker.run(start, tx));
         while let Some(item) = rx.blocking_recv() {
             if !emit(item) {
                 task.abort();
@@ -146,12 +189,20 @@ async fn load_config(s3: &S3Options) -> aws_config::SdkConfig {
         .read_timeout(Duration::from_secs(30))
         .operation_attempt_timeout(Duration::from_secs(300))
         .build();
+    // Retries are the retrier's (see `retry.rs`), not the SDK's.
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .retry_config(RetryConfig::adaptive().with_max_attempts(REQUEST_ATTEMPTS))
+        .http_client(http.clone())
+        .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts);
     if let Some(p) = &s3.profile {
-        loader = loader.profile_name(p);
+        // An explicit --profile wins over credentials in the environment, as in the AWS CLI.
+        let provider = aws_config::provider_config::ProviderConfig::without_region()
+            .with_http_client(http.clone());
+        let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .configure(&provider)
+            .profile_name(p)
+            .build();
+        loader = loader.profile_name(p).credentials_provider(credentials);
     }
     if let Some(r) = &s3.region {
         loader = loader.region(Region::new(r.clone()));
@@ -365,28 +416,156 @@ async fn check_profile(s3: &S3Options) -> Result<()> {
     Ok(())
 }
 
+/// Where a source's walk starts: `s3://bucket/key` naming one object is that object (read
+/// whatever its name); anything else is a folder (`org` means `org/`, never `org-old/`). A
+/// folder with no objects at all is fatal, with the nearest folders that do exist.
+async fn resolve(client: &Client, bucket: &str, prefix: &str, retrier: &Retrier) -> Result<Start> {
+    let head = || client.head_object().bucket(bucket).key(prefix).send();
+    if !prefix.is_empty()
+        && !prefix.ends_with('/')
+        && let (Ok(head), _) = retrier.run(head, classify).await
+    {
+        return Ok(Start::Object(ObjectRef {
+            location: Location::S3 {
+                bucket: bucket.to_string(),
+                key: prefix.to_string(),
+            },
+            size: head.content_length().and_then(|n| u64::try_from(n).ok()),
+            sniff: false,
+        }));
+    }
+    let folder = if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    };
+    let first = || {
+        client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(&folder)
+            .max_keys(1)
+            .send()
+    };
+    let page = retrier
+        .run(first, classify)
+        .await
+        .0
+        .map_err(|e| anyhow!("cannot list s3://{bucket}/{folder}: {}", describe(&e)))?;
+    if page.key_count().unwrap_or(0) > 0 || !page.contents().is_empty() {
+        return Ok(Start::Prefix(folder));
+    }
+    let hint = nearest_folders(client, bucket, &folder).await;
+    Err(anyhow!("no objects under s3://{bucket}/{folder}{hint}"))
+}
+
+/// `; the folders beside it are: AWSLogs/, exports/`: what the parent folder holds, closest
+/// first (by the length of the name they share), at most five. One LIST; empty when none.
+async fn nearest_folders(client: &Client, bucket: &str, folder: &str) -> String {
+    let trimmed = folder.trim_end_matches('/');
+    let (parent, name) = match trimmed.rfind('/') {
+        Some(i) => (&trimmed[..=i], &trimmed[i + 1..]),
+        None => ("", trimmed),
+    };
+    let Ok(page) = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(parent)
+        .delimiter("/")
+        .send()
+        .await
+    else {
+        return String::new();
+    };
+    let mut near: Vec<(usize, String)> = page
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .map(|p| {
+            let child = p[parent.len()..].trim_end_matches('/');
+            let shared = child
+                .chars()
+                .zip(name.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            (shared, p.to_string())
+        })
+        .collect();
+    if near.is_empty() {
+        return String::new();
+    }
+    near.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let list: Vec<String> = near.into_iter().take(5).map(|(_, p)| p).collect();
+    format!("; s3://{bucket}/{parent} holds {}", list.join(", "))
+}
+
 /// What one finished request produced.
 #[expect(
     clippy::large_enum_variant,
     reason = "a few dozen in flight at most; boxing would allocate per object"
 )]
 enum Done {
-    /// A listing page (or its failure) and the rest of the listing.
+    /// A listing page (or its failure) of `listing`.
     Page {
-        prefix: String,
-        flat: bool,
-        attempt: u32,
-        pages: Box<Pages>,
-        page: Option<Result<ListObjectsV2Output, String>>,
+        listing: Listing,
+        page: Result<ListObjectsV2Output, String>,
     },
     /// A fetched object, or why it could not be fetched.
     Got {
         object: ObjectRef,
-        result: Result<Vec<u8>, String>,
+        result: Result<Vec<u8>, GetFailure>,
     },
     /// A `sync` object already present with the same size.
     Present { object: ObjectRef },
 }
+
+/// One listing to do: a prefix, flat (a day folder) or by delimiter, from a continuation
+/// token when it is a later page.
+#[derive(Clone, Debug)]
+struct Listing {
+    prefix: String,
+    flat: bool,
+    token: Option<String>,
+}
+
+/// The day folders of one region that the window needs, handed out one at a time, so that
+/// a year of a large organization trail never sits in memory as a list of prefixes.
+#[derive(Clone, Debug)]
+struct Days {
+    region_prefix: String,
+    next: Date,
+    remaining: u32,
+}
+
+impl Days {
+    fn next_prefix(&mut self) -> Option<String> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let d = self.next;
+        self.remaining -= 1;
+        self.next = d.tomorrow().unwrap_or(d);
+        Some(format!(
+            "{}{:04}/{:02}/{:02}/",
+            self.region_prefix,
+            d.year(),
+            d.month(),
+            d.day()
+        ))
+    }
+}
+
+/// Counts of requests, for the summary.
+#[derive(Debug, Default)]
+pub struct Requests {
+    /// ListObjectsV2 calls (pages).
+    pub lists: AtomicU64,
+    /// GetObject calls (objects; retries not counted).
+    pub gets: AtomicU64,
+}
+
+/// GETs answered 403 in a row before the run stops: a missing permission, not a bad object.
+const DENIED_IN_A_ROW: usize = 3;
 
 /// The state of one source's walk, owned by its async task.
 struct Walker {
@@ -394,22 +573,49 @@ struct Walker {
     bucket: String,
     prune: Prune,
     fetch_concurrency: usize,
+    list_concurrency: usize,
     skip: Option<Skip>,
+    retrier: Arc<Retrier>,
+    requests: Arc<Requests>,
+    fatal: Arc<Mutex<Option<String>>>,
 }
 
 impl Walker {
-    async fn run(self, prefix: String, tx: mpsc::Sender<Listed>) {
-        let mut prefixes: VecDeque<(String, u32)> = VecDeque::new();
+    async fn run(self, start: Start, tx: mpsc::Sender<Listed>) {
+        let mut listings: VecDeque<Listing> = VecDeque::new();
+        let mut days: VecDeque<Days> = VecDeque::new();
         let mut keys: VecDeque<ObjectRef> = VecDeque::new();
         let mut lists: FuturesUnordered<Task> = FuturesUnordered::new();
         let mut gets: FuturesUnordered<Task> = FuturesUnordered::new();
-        prefixes.push_back((prefix, 0));
+        let mut denied: Vec<(ObjectRef, GetFailure)> = Vec::new();
+        match start {
+            Start::Prefix(prefix) => {
+                let flat = is_day_prefix(&prefix);
+                listings.push_back(Listing {
+                    prefix,
+                    flat,
+                    token: None,
+                })
+            }
+            Start::Object(object) => keys.push_back(object),
+        }
         loop {
-            while lists.len() < LIST_CONCURRENCY && keys.len() < MAX_QUEUED_KEYS {
-                let Some((p, attempt)) = prefixes.pop_front() else {
-                    break;
-                };
-                lists.push(self.start_listing(p, attempt));
+            while lists.len() < self.list_concurrency && keys.len() < MAX_QUEUED_KEYS {
+                // Continuation pages and deeper prefixes first, then the next day of a region.
+                let next = listings.pop_front().or_else(|| {
+                    let d = days.front_mut()?;
+                    let prefix = d.next_prefix();
+                    if d.remaining == 0 {
+                        days.pop_front();
+                    }
+                    prefix.map(|prefix| Listing {
+                        prefix,
+                        flat: true,
+                        token: None,
+                    })
+                });
+                let Some(listing) = next else { break };
+                lists.push(self.list(listing));
             }
             while gets.len() < self.fetch_concurrency {
                 let Some(object) = keys.pop_front() else {
@@ -423,23 +629,28 @@ impl Walker {
                 else => break,
             };
             let items = match done {
-                Done::Page {
-                    prefix,
-                    flat,
-                    attempt,
-                    pages,
-                    page,
-                } => self.on_page(
-                    prefix,
-                    flat,
-                    attempt,
-                    pages,
-                    page,
-                    &mut prefixes,
-                    &mut keys,
-                    &mut lists,
-                ),
-                Done::Got { object, result } => vec![self.on_got(object, result)],
+                Done::Page { listing, page } => {
+                    self.on_page(listing, page, &mut listings, &mut days, &mut keys)
+                }
+                Done::Got { object, result } => match result {
+                    Err(f) if f.status == Some(403) => {
+                        denied.push((object, f));
+                        if denied.len() >= DENIED_IN_A_ROW {
+                            self.stop_denied(&denied);
+                            return;
+                        }
+                        Vec::new()
+                    }
+                    result => {
+                        // A GET that worked: the 403s before it were objects of their own.
+                        let mut items: Vec<Listed> = denied
+                            .drain(..)
+                            .map(|(o, f)| self.on_got(o, Err(f)))
+                            .collect();
+                        items.push(self.on_got(object, result));
+                        items
+                    }
+                },
                 Done::Present { object } => vec![Listed::Skipped {
                     location: object.location.to_string(),
                     reason: SkipReason::AlreadySynced,
@@ -451,51 +662,95 @@ impl Walker {
                 }
             }
         }
-    }
-
-    fn start_listing(&self, prefix: String, attempt: u32) -> Task {
-        let parts: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
-        let flat = layout::is_day_folder(&parts) && prefix.ends_with('/');
-        let mut req = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&prefix);
-        if !flat {
-            req = req.delimiter("/");
+        for (o, f) in denied {
+            if tx.send(self.on_got(o, Err(f))).await.is_err() {
+                return;
+            }
         }
-        let pages = req.into_paginator().send();
-        Box::pin(next_page(prefix, flat, attempt, Box::new(pages)))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Every GET of a few in a row was denied: the credentials lack a permission, and every
+    /// other object would fail the same way. The run stops with one message.
+    fn stop_denied(&self, denied: &[(ObjectRef, GetFailure)]) {
+        let kms = denied
+            .iter()
+            .any(|(_, f)| f.message.to_lowercase().contains("kms"));
+        let what = if kms {
+            "kms:Decrypt on the trail's KMS key (the trail is encrypted with SSE-KMS)".to_string()
+        } else {
+            "s3:GetObject on the trail's keys (or kms:Decrypt on the trail's KMS key, if the \
+             trail is encrypted with SSE-KMS)"
+                .to_string()
+        };
+        let first = &denied[0];
+        let message = format!(
+            "access denied to the objects of s3://{}: {} GETs in a row were refused (first: {}: \
+             {}); the credentials need {what}",
+            self.bucket,
+            denied.len(),
+            first.0.location,
+            first.1.message
+        );
+        if let Ok(mut fatal) = self.fatal.lock() {
+            fatal.get_or_insert(message);
+        }
+    }
+
+    fn list(&self, listing: Listing) -> Task {
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        let retrier = self.retrier.clone();
+        self.requests.lists.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async move {
+            let request = || {
+                let mut req = client
+                    .list_objects_v2()
+                    .bucket(&bucket)
+                    .prefix(&listing.prefix);
+                if !listing.flat {
+                    req = req.delimiter("/");
+                }
+                if let Some(token) = &listing.token {
+                    req = req.continuation_token(token);
+                }
+                req.send()
+            };
+            let (result, attempts) = retrier.run(request, classify).await;
+            let page = result.map_err(|e| {
+                format!(
+                    "{}; {attempts} attempt{}",
+                    describe(&e),
+                    if attempts == 1 { "" } else { "s" }
+                )
+            });
+            Done::Page { listing, page }
+        })
+    }
+
     fn on_page(
         &self,
-        prefix: String,
-        flat: bool,
-        attempt: u32,
-        pages: Box<Pages>,
-        page: Option<Result<ListObjectsV2Output, String>>,
-        prefixes: &mut VecDeque<(String, u32)>,
+        listing: Listing,
+        page: Result<ListObjectsV2Output, String>,
+        listings: &mut VecDeque<Listing>,
+        days: &mut VecDeque<Days>,
         keys: &mut VecDeque<ObjectRef>,
-        lists: &mut FuturesUnordered<Task>,
     ) -> Vec<Listed> {
         let page = match page {
-            None => return Vec::new(),
-            Some(Ok(page)) => page,
-            Some(Err(_)) if attempt + 1 < PAGE_ATTEMPTS => {
-                // Start this prefix over: keys already seen would come again, so only a
-                // listing that failed on its first page is retried.
-                prefixes.push_back((prefix, attempt + 1));
-                return Vec::new();
-            }
-            Some(Err(why)) => {
-                let at = format!("s3://{}/{prefix}", self.bucket);
+            Ok(page) => page,
+            Err(why) => {
+                let at = format!("s3://{}/{}", self.bucket, listing.prefix);
                 return vec![Listed::Problem(Problem::new(at, Stage::List, why))];
             }
         };
-        // Continue this listing; later pages are retried by the SDK only.
-        lists.push(Box::pin(next_page(prefix, flat, PAGE_ATTEMPTS, pages)));
+        // The listing goes on from its token: keys already seen are never asked for again.
+        if page.is_truncated() == Some(true)
+            && let Some(token) = page.next_continuation_token()
+        {
+            listings.push_front(Listing {
+                token: Some(token.to_string()),
+                ..listing.clone()
+            });
+        }
         let mut items = Vec::new();
         for common in page.common_prefixes() {
             let Some(child) = common.prefix() else {
@@ -507,7 +762,15 @@ impl Walker {
                     prefix: format!("s3://{}/{child}", self.bucket),
                     reason,
                 }),
-                None => prefixes.push_back((child.to_string(), 0)),
+                None => match self.window_days(child, &parts) {
+                    // A region folder and a bounded window: its day folders are known.
+                    Some(d) => days.push_back(d),
+                    None => listings.push_back(Listing {
+                        prefix: child.to_string(),
+                        flat: is_day_prefix(child),
+                        token: None,
+                    }),
+                },
             }
         }
         for object in page.contents() {
@@ -540,45 +803,66 @@ impl Walker {
         items
     }
 
+    /// For a region folder of the trail layout, when the window has both ends: its days.
+    fn window_days(&self, prefix: &str, parts: &[&str]) -> Option<Days> {
+        if !layout::is_region_folder(parts) {
+            return None;
+        }
+        let (first, days) = self.prune.window_days()?;
+        Some(Days {
+            region_prefix: prefix.to_string(),
+            next: first,
+            remaining: days,
+        })
+    }
+
     fn fetch(&self, object: ObjectRef) -> Task {
         if self.skip.as_ref().is_some_and(|skip| skip(&object)) {
             return Box::pin(async move { Done::Present { object } });
         }
         let client = self.client.clone();
         let bucket = self.bucket.clone();
+        let retrier = self.retrier.clone();
+        self.requests.gets.fetch_add(1, Ordering::Relaxed);
         Box::pin(async move {
             let Location::S3 { key, .. } = &object.location else {
-                return Done::Got {
-                    object,
-                    result: Err("not an S3 object".into()),
-                };
+                let result = Err(GetFailure {
+                    message: "not an S3 object".into(),
+                    status: None,
+                });
+                return Done::Got { object, result };
             };
-            let result = s3_object(&client, &bucket, key).await;
+            let result = s3_object(&client, &bucket, key, &retrier).await;
             Done::Got { object, result }
         })
     }
 
-    fn on_got(&self, object: ObjectRef, result: Result<Vec<u8>, String>) -> Listed {
+    fn on_got(&self, object: ObjectRef, result: Result<Vec<u8>, GetFailure>) -> Listed {
         match result {
             Ok(bytes) => Listed::Fetched(RawObject {
                 location: object.location,
                 bytes,
                 sniff: object.sniff,
             }),
-            Err(why) => {
-                Listed::Problem(Problem::new(object.location.to_string(), Stage::Fetch, why))
+            Err(f) => {
+                let at = object.location.to_string();
+                Listed::Problem(Problem::new(at, Stage::Fetch, f.message))
             }
         }
     }
 }
 
-async fn next_page(prefix: String, flat: bool, attempt: u32, mut pages: Box<Pages>) -> Done {
-    let page = pages.next().await.map(|r| r.map_err(|e| describe(&e)));
-    Done::Page {
-        prefix,
-        flat,
-        attempt,
-        pages,
-        page,
-    }
+/// A prefix that is a complete day folder (listed flat, without a delimiter).
+fn is_day_prefix(prefix: &str) -> bool {
+    let parts: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
+    layout::is_day_folder(&parts) && prefix.ends_with('/')
+}
+
+/// Where one source's walk starts.
+#[derive(Clone, Debug)]
+enum Start {
+    /// A folder: every key under it.
+    Prefix(String),
+    /// One object named by its full key: read whatever its name.
+    Object(ObjectRef),
 }
