@@ -429,12 +429,16 @@ fn every_real_record_shape_loads() {
 
 #[test]
 fn time_window_is_exact_and_pruning_keeps_late_deliveries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = tmp.path().join("manifest.csv");
     let run = cognito(&[
         &testdata("trail"),
         "--start",
         "2025-01-15",
         "--end",
         "2025-01-16T00:00:00Z",
+        "--manifest",
+        manifest.to_str().unwrap(),
     ]);
     let ids = run.column("auth-events.csv", "event_id");
     let times = run.column("auth-events.csv", "event_time");
@@ -448,11 +452,17 @@ fn time_window_is_exact_and_pruning_keeps_late_deliveries() {
         "23:58:30 event delivered next day"
     );
     assert_eq!(run.lines("deletions.csv").len(), 0);
-    assert!(
-        run.stderr().contains("outside-window"),
-        "day folders were pruned: {}",
-        run.stderr()
-    );
+    let manifest = fs::read_to_string(&manifest).unwrap();
+    let pruned = |day: &str| {
+        manifest.lines().any(|l| {
+            l.contains(&format!("/2025/01/{day}/")) && l.ends_with("pruned:outside-window")
+        })
+    };
+    assert!(pruned("14"), "the day before the window: {manifest}");
+    // The slack of a window ending at midnight ends at the next midnight: the 16th is read,
+    // the 17th is not. See: issue "S3 at organization scale".
+    assert!(pruned("17"), "{manifest}");
+    assert!(!pruned("16"), "{manifest}");
 }
 
 #[test]

@@ -347,18 +347,22 @@ fn a_narrow_window_lists_and_fetches_only_the_days_it_needs() {
         !gets.iter().any(|p| p.contains("_20250117T")),
         "delivered after --end + 24 h: {gets:?}"
     );
+    // The window ends at midnight: its slack ends at the next midnight, so the folder of
+    // the day after that is never listed. See: issue "S3 at organization scale".
     assert!(
-        run.stderr().contains("2 outside-window"),
-        "skipped by the time in the name: {}",
-        run.stderr()
+        !lists.iter().any(|p| p.contains("/2025/01/17/")),
+        "{lists:?}"
     );
     // Day folders are listed flat (no delimiter) and only they are.
     for r in requests.iter().filter(|r| {
         r.method == "GET" && r.path.trim_end_matches('/') == "/ts-window" && !r.delimiter
     }) {
-        let p = r.prefix.as_deref().unwrap();
+        let p = r.prefix.as_deref().unwrap_or_default();
+        if p.is_empty() {
+            continue; // the one-key check that the bucket holds anything at all
+        }
         assert!(
-            ["/2025/01/15/", "/2025/01/16/", "/2025/01/17/"]
+            ["/2025/01/15/", "/2025/01/16/"]
                 .iter()
                 .any(|d| p.contains(d)),
             "flat listing of {p}"
@@ -762,10 +766,14 @@ fn a_named_profile_supplies_credentials_and_unsigned_requests_are_unsigned() {
     assert!(stderr.contains("aws configure list-profiles"), "{stderr}");
     // moto, like S3 for a bucket that is listable but not public, refuses unsigned GETs:
     // every object is a fetch problem, which shows the requests went out unsigned.
+    // Every GET refused in a row: a missing permission, said once (exit 2).
     let (code, stderr) = run_as(&["--no-sign-request"]);
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("cannot fetch: HTTP 403"), "{stderr}");
-    assert!(stderr.contains("0 auth events"), "{stderr}");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("access denied to the objects of s3://ts-profile"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 /// Runs `trailsift cognito` on an S3 source with no credentials anywhere, plus `env`.

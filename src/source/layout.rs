@@ -308,7 +308,9 @@ mod tests {
             ("AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/14".into(), false, Some(SkipReason::OutsideWindow)),
             // The day after --end is kept: late deliveries (slack).
             ("AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/16".into(), false, None),
-            ("AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/17".into(), false, None),
+            // A window ending at midnight ends its slack at the next midnight: not the 17th.
+            // See: issue "S3 at organization scale".
+            ("AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/17".into(), false, Some(SkipReason::OutsideWindow)),
             ("AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/18".into(), false, Some(SkipReason::OutsideWindow)),
             ("AWSLogs/111111111111/CloudTrail/us-east-1/2024".into(), false, Some(SkipReason::OutsideWindow)),
             ("AWSLogs/111111111111/CloudTrail/us-east-1/2025/02".into(), false, Some(SkipReason::OutsideWindow)),

@@ -98,12 +98,15 @@ impl S3Session {
             ..Patience::default()
         };
         let retrier = Arc::new(Retrier::new(patience));
+        let requests = Arc::new(Requests::default());
         let mut starts = HashMap::new();
         for source in &opts.sources {
             if let SourceSpec::S3 { bucket, prefix } = source
                 && let Some(client) = clients.get(bucket)
             {
                 let start = runtime.block_on(resolve(client, bucket, prefix, &retrier))?;
+                // resolve() lists once to find out whether the folder holds anything.
+                requests.lists.fetch_add(1, Ordering::Relaxed);
                 starts.insert((bucket.clone(), prefix.clone()), start);
             }
         }
@@ -115,7 +118,7 @@ impl S3Session {
             list_concurrency: opts.s3.list_concurrency,
             skip,
             retrier,
-            requests: Arc::new(Requests::default()),
+            requests,
             fatal: Arc::new(Mutex::new(None)),
         }))
     }
