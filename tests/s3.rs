@@ -517,7 +517,7 @@ fn an_object_that_keeps_failing_is_reported_by_key() {
     assert_eq!(row[1], "fetch");
     assert!(
         run.stderr()
-            .contains(&format!("warning: s3://ts-fail/{key}: cannot fetch")),
+            .contains(&format!("warning: s3://ts-fail/{key}: cannot fetch: the download broke off after")),
         "{}",
         run.stderr()
     );
