@@ -171,6 +171,7 @@ mod serde_like {
         pub status: u64,
         pub fault: Option<String>,
         pub akid: Option<String>,
+        pub start_after: Option<String>,
     }
 
     impl Request {
@@ -188,6 +189,7 @@ mod serde_like {
                 status: v.get("status").and_then(|s| s.as_u64()).unwrap_or(0),
                 fault: s(v.get("fault")),
                 akid: s(v.get("akid")),
+                start_after: s(q.and_then(|q| q.get("start-after"))),
             }
         }
     }
@@ -361,11 +363,17 @@ fn a_narrow_window_lists_and_fetches_only_the_days_it_needs() {
         if p.is_empty() {
             continue; // the one-key check that the bucket holds anything at all
         }
+        // A region's window is one ordered stream that starts at the window's first day.
+        let after = r.start_after.as_deref().unwrap_or_default();
         assert!(
-            ["/2025/01/15/", "/2025/01/16/"]
-                .iter()
-                .any(|d| p.contains(d)),
+            p.ends_with("/CloudTrail/us-east-1/")
+                || p.ends_with("/CloudTrail/eu-west-1/")
+                || p.ends_with("/CloudTrail/ap-northeast-1/"),
             "flat listing of {p}"
+        );
+        assert!(
+            after.ends_with("/2025/01/15") || r.start_after.is_none(),
+            "{after}"
         );
     }
 }
@@ -516,8 +524,9 @@ fn an_object_that_keeps_failing_is_reported_by_key() {
         .expect("named by its s3:// key");
     assert_eq!(row[1], "fetch");
     assert!(
-        run.stderr()
-            .contains(&format!("warning: s3://ts-fail/{key}: cannot fetch: the download broke off after")),
+        run.stderr().contains(&format!(
+            "warning: s3://ts-fail/{key}: cannot fetch: the download broke off after"
+        )),
         "{}",
         run.stderr()
     );
@@ -1162,25 +1171,39 @@ fn a_window_lists_its_day_folders_and_nothing_above_them() {
         .filter(|r| r.method == "GET" && r.path.trim_end_matches('/') == "/ts-days")
         .map(|r| r.prefix.unwrap_or_default())
         .collect();
-    let region_level = lists
+    let below_regions: Vec<&String> = lists
         .iter()
         .filter(|p| {
             let parts: Vec<&str> = p.split('/').collect();
             parts.contains(&"CloudTrail") && !p.ends_with("/CloudTrail/")
         })
-        .collect::<Vec<_>>();
-    // 5 account-regions in the trail, 2 day folders each (15 and, for late deliveries, 16;
-    // never the 17th for a window that ends at midnight): no year or month listing.
-    let days: Vec<&&String> = region_level
-        .iter()
-        .filter(|p| p.ends_with("/2025/01/15/") || p.ends_with("/2025/01/16/"))
         .collect();
-    assert_eq!(days.len(), 10, "{lists:#?}");
-    assert_eq!(
-        region_level.len(),
-        10,
-        "only day folders below a region: {lists:#?}"
+    // 5 account-regions in the trail: each region's window (the 15th and, for late
+    // deliveries, the 16th; never the 17th for a window that ends at midnight) is one flat
+    // stream from the 15th, with no year or month folder listed.
+    assert_eq!(below_regions.len(), 5, "{lists:#?}");
+    assert!(
+        below_regions
+            .iter()
+            .all(|p| p.matches('/').count() <= 5 && p.ends_with('/'))
     );
+    let afters: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.start_after)
+        .collect();
+    assert_eq!(afters.len(), 5, "{afters:?}");
+    assert!(
+        afters.iter().all(|a| a.ends_with("/2025/01/15")),
+        "{afters:?}"
+    );
+    let gets: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/AWSLogs/"))
+        .map(|r| r.path)
+        .collect();
+    assert!(!gets.iter().any(|p| p.contains("/2025/01/17/")), "{gets:?}");
     let stderr = run.stderr();
     assert!(
         stderr.contains(&format!("; {} LISTs,", lists.len())),

@@ -529,10 +529,20 @@ struct Listing {
     prefix: String,
     flat: bool,
     token: Option<String>,
+    /// A stream over several day folders of one region: start after this key...
+    start_after: Option<String>,
+    /// ... and stop at the first key at or after this one (the day after the stream's last).
+    until: Option<String>,
 }
 
-/// The day folders of one region that the window needs, handed out one at a time, so that
-/// a year of a large organization trail never sits in memory as a list of prefixes.
+/// Days of a stream: a region's window is listed as one flat, ordered stream per this many
+/// days (`StartAfter` the day before, stopping past the last), not one LIST per day folder:
+/// days that hold few objects then cost a page per month instead of a page per day, and the
+/// months of a long window are still listed in parallel.
+const DAYS_PER_STREAM: u32 = 31;
+
+/// The day folders of one region that the window needs, handed out a stream at a time, so
+/// that a year of a large organization trail never sits in memory as a list of prefixes.
 #[derive(Clone, Debug)]
 struct Days {
     region_prefix: String,
@@ -541,20 +551,38 @@ struct Days {
 }
 
 impl Days {
-    fn next_prefix(&mut self) -> Option<String> {
-        if self.remaining == 0 {
-            return None;
-        }
-        let d = self.next;
-        self.remaining -= 1;
-        self.next = d.tomorrow().unwrap_or(d);
-        Some(format!(
+    fn folder(&self, d: Date) -> String {
+        format!(
             "{}{:04}/{:02}/{:02}/",
             self.region_prefix,
             d.year(),
             d.month(),
             d.day()
-        ))
+        )
+    }
+
+    /// The listing of the next stream of day folders, or None when the window is done.
+    fn next_stream(&mut self) -> Option<Listing> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let n = self.remaining.min(DAYS_PER_STREAM);
+        let first = self.next;
+        let mut after = first;
+        for _ in 0..n {
+            after = after.tomorrow().unwrap_or(after);
+        }
+        self.remaining -= n;
+        self.next = after;
+        let start = self.folder(first);
+        Some(Listing {
+            prefix: self.region_prefix.clone(),
+            flat: true,
+            token: None,
+            // Every key of the first day folder sorts after its folder name without the `/`.
+            start_after: Some(start.trim_end_matches('/').to_string()),
+            until: Some(self.folder(after)),
+        })
     }
 }
 
@@ -598,6 +626,8 @@ impl Walker {
                     prefix,
                     flat,
                     token: None,
+                    start_after: None,
+                    until: None,
                 })
             }
             Start::Object(object) => keys.push_back(object),
@@ -607,15 +637,11 @@ impl Walker {
                 // Continuation pages and deeper prefixes first, then the next day of a region.
                 let next = listings.pop_front().or_else(|| {
                     let d = days.front_mut()?;
-                    let prefix = d.next_prefix();
+                    let listing = d.next_stream();
                     if d.remaining == 0 {
                         days.pop_front();
                     }
-                    prefix.map(|prefix| Listing {
-                        prefix,
-                        flat: true,
-                        token: None,
-                    })
+                    listing
                 });
                 let Some(listing) = next else { break };
                 lists.push(self.list(listing));
@@ -715,6 +741,8 @@ impl Walker {
                 }
                 if let Some(token) = &listing.token {
                     req = req.continuation_token(token);
+                } else if let Some(after) = &listing.start_after {
+                    req = req.start_after(after);
                 }
                 req.send()
             };
@@ -745,8 +773,12 @@ impl Walker {
                 return vec![Listed::Problem(Problem::new(at, Stage::List, why))];
             }
         };
+        // A stream ends at its first key past its last day folder.
+        let past = |key: &str| listing.until.as_deref().is_some_and(|u| key >= u);
+        let ended = page.contents().iter().any(|o| o.key().is_some_and(past));
         // The listing goes on from its token: keys already seen are never asked for again.
-        if page.is_truncated() == Some(true)
+        if !ended
+            && page.is_truncated() == Some(true)
             && let Some(token) = page.next_continuation_token()
         {
             listings.push_front(Listing {
@@ -772,12 +804,17 @@ impl Walker {
                         prefix: child.to_string(),
                         flat: is_day_prefix(child),
                         token: None,
+                        start_after: None,
+                        until: None,
                     }),
                 },
             }
         }
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
+            if past(key) {
+                break;
+            }
             let size = object.size().and_then(|s| u64::try_from(s).ok());
             let parts: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
             let name = parts.last().copied().unwrap_or_default();
