@@ -159,6 +159,8 @@ pub struct S3Options {
     pub list_concurrency: usize,
     /// How long one request keeps retrying (outages, throttling) before it is a problem.
     pub patience: std::time::Duration,
+    /// `--inventory`: the bucket and key of an S3 Inventory manifest to take the keys from.
+    pub inventory: Option<(String, String)>,
 }
 
 impl Default for S3Options {
@@ -171,6 +173,7 @@ impl Default for S3Options {
             fetch_concurrency: 32,
             list_concurrency: 64,
             patience: std::time::Duration::from_secs(60),
+            inventory: None,
         }
     }
 }
@@ -397,6 +400,15 @@ fn s3_from_args(a: S3Args) -> Result<S3Options> {
     if a.retry_seconds == 0 {
         bail!("--retry-seconds must be at least 1");
     }
+    let inventory = match &a.inventory {
+        None => None,
+        Some(text) => match SourceSpec::parse(text)? {
+            SourceSpec::S3 { bucket, prefix } if !prefix.is_empty() && !prefix.ends_with('/') => {
+                Some((bucket, prefix))
+            }
+            _ => bail!("--inventory: {text:?} is not s3://BUCKET/KEY of a manifest.json"),
+        },
+    };
     if let Some(url) = &a.endpoint_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
     {
@@ -410,6 +422,7 @@ fn s3_from_args(a: S3Args) -> Result<S3Options> {
         fetch_concurrency: a.fetch_concurrency,
         list_concurrency: a.list_concurrency,
         patience: std::time::Duration::from_secs(a.retry_seconds),
+        inventory,
     })
 }
 

@@ -1210,3 +1210,108 @@ fn a_window_lists_its_day_folders_and_nothing_above_them() {
         "{stderr}"
     );
 }
+
+/// Keys as S3 Inventory writes them: URL-encoded.
+fn url_encode(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+// See: issue "S3 at organization scale" (S3 Inventory instead of listing).
+#[test]
+fn an_inventory_driven_run_equals_a_listing_driven_one() {
+    let n = upload_dir("ts-inv", &root().join("testdata/trail"), "");
+    assert!(n > 10);
+    // A CSV inventory of the bucket, in two data files, and its manifest.
+    let mut files = Vec::new();
+    walk(&root().join("testdata/trail"), &mut files);
+    let rows: Vec<String> = files
+        .iter()
+        .map(|p| {
+            let key = p.strip_prefix(root().join("testdata/trail")).unwrap();
+            let size = fs::metadata(p).unwrap().len();
+            format!(
+                "\"ts-inv\",\"{}\",\"{size}\"\n",
+                url_encode(&key.display().to_string())
+            )
+        })
+        .collect();
+    let (a, b) = rows.split_at(rows.len() / 2);
+    let data = "ts-inv/all/data/";
+    let manifest = format!(
+        r#"{{"sourceBucket":"ts-inv","destinationBucket":"arn:aws:s3:::ts-invdest","version":"2016-11-30","fileFormat":"CSV","fileSchema":"Bucket, Key, Size","files":[{{"key":"{data}1.csv.gz","size":1,"MD5checksum":"x"}},{{"key":"{data}2.csv.gz","size":1,"MD5checksum":"x"}}]}}"#
+    );
+    upload(
+        "ts-invdest",
+        vec![
+            (format!("{data}1.csv.gz"), gzip(a.concat().as_bytes())),
+            (format!("{data}2.csv.gz"), gzip(b.concat().as_bytes())),
+            (
+                "ts-inv/all/2025-01-20T00-00Z/manifest.json".into(),
+                manifest.into_bytes(),
+            ),
+        ],
+    );
+    let proxy = Proxy::start(&[]);
+    let window = ["--start", "2025-01-15", "--end", "2025-01-17"];
+    let inventory = "s3://ts-invdest/ts-inv/all/2025-01-20T00-00Z/manifest.json";
+    let by_inventory = cognito(
+        &[
+            &s3_args("s3://ts-inv", &proxy.url)[..],
+            &window,
+            &["--inventory", inventory],
+        ]
+        .concat(),
+    );
+    let by_listing = cognito(&[&s3_args("s3://ts-inv", &endpoint())[..], &window].concat());
+    for f in [
+        "auth-events.csv",
+        "deletions.csv",
+        "users.csv",
+        "problems.csv",
+    ] {
+        assert_eq!(
+            by_inventory.file(f),
+            by_listing.file(f),
+            "{f}: {}",
+            by_inventory.stderr()
+        );
+    }
+    assert!(by_inventory.lines("auth-events.csv").len() > 3);
+    let lists = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.trim_end_matches('/') == "/ts-inv")
+        .count();
+    assert_eq!(lists, 0, "the inventory replaces listing");
+    let csv_inventory = manifest_with_format("Parquet");
+    upload(
+        "ts-invdest",
+        vec![("p/manifest.json".into(), csv_inventory.into_bytes())],
+    );
+    let parquet = cognito(
+        &[
+            &s3_args("s3://ts-inv", &endpoint())[..],
+            &["--inventory", "s3://ts-invdest/p/manifest.json"],
+        ]
+        .concat(),
+    );
+    assert_eq!(parquet.code(), 2);
+    assert!(
+        parquet.stderr().contains("only CSV inventories"),
+        "{}",
+        parquet.stderr()
+    );
+}
+
+fn manifest_with_format(format: &str) -> String {
+    format!(
+        r#"{{"sourceBucket":"ts-inv","fileFormat":"{format}","fileSchema":"message s3 {{}}","files":[]}}"#
+    )
+}

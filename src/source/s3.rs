@@ -104,7 +104,12 @@ impl S3Session {
             if let SourceSpec::S3 { bucket, prefix } = source
                 && let Some(client) = clients.get(bucket)
             {
-                let start = runtime.block_on(resolve(client, bucket, prefix, &retrier))?;
+                let start = match &opts.s3.inventory {
+                    // The inventory is the list of keys: nothing is listed.
+                    Some(inventory) => runtime
+                        .block_on(inventory_start(client, inventory, bucket, prefix, &retrier))?,
+                    None => runtime.block_on(resolve(client, bucket, prefix, &retrier))?,
+                };
                 // resolve() lists once to find out whether the folder holds anything.
                 requests.lists.fetch_add(1, Ordering::Relaxed);
                 starts.insert((bucket.clone(), prefix.clone()), start);
@@ -502,6 +507,96 @@ async fn nearest_folders(client: &Client, bucket: &str, folder: &str) -> String 
     format!("; s3://{bucket}/{parent} holds {}", list.join(", "))
 }
 
+/// `a%2Fb+c` → `a/b c`: S3 Inventory writes keys URL-encoded.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads an S3 Inventory manifest (`manifest.json`): a CSV inventory of `source_bucket` gives
+/// its data files and where `Key` and `Size` are; any other format is a fatal error.
+async fn inventory_start(
+    session_client: &Client,
+    inventory: &(String, String),
+    source_bucket: &str,
+    prefix: &str,
+    retrier: &Retrier,
+) -> Result<Start> {
+    let (bucket, key) = inventory;
+    let bytes = s3_object(session_client, bucket, key, retrier)
+        .await
+        .map_err(|f| anyhow!("--inventory s3://{bucket}/{key}: {}", f.message))?;
+    let mut buf = bytes;
+    let manifest = simd_json::to_owned_value(&mut buf)
+        .map_err(|e| anyhow!("--inventory s3://{bucket}/{key}: not a manifest.json: {e}"))?;
+    use simd_json::prelude::*;
+    let text = |k: &str| {
+        manifest
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let format = text("fileFormat");
+    if !format.eq_ignore_ascii_case("csv") {
+        anyhow::bail!(
+            "--inventory s3://{bucket}/{key}: a {format:?} inventory; only CSV inventories are read"
+        );
+    }
+    let source = text("sourceBucket");
+    if source != source_bucket {
+        anyhow::bail!(
+            "--inventory s3://{bucket}/{key} lists bucket {source:?}, not s3://{source_bucket}"
+        );
+    }
+    let schema: Vec<String> = text("fileSchema")
+        .split(',')
+        .map(|c| c.trim().to_string())
+        .collect();
+    let Some(key_column) = schema.iter().position(|c| c == "Key") else {
+        anyhow::bail!("--inventory s3://{bucket}/{key}: its fileSchema has no Key column");
+    };
+    let size_column = schema.iter().position(|c| c == "Size");
+    let files: Vec<String> = manifest
+        .get("files")
+        .and_then(|f| f.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.get("key").and_then(|k| k.as_str()).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let folder = if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    };
+    Ok(Start::Inventory {
+        prefix: folder,
+        bucket: bucket.clone(),
+        files,
+        key_column,
+        size_column,
+    })
+}
+
 /// What one finished request produced.
 #[expect(
     clippy::large_enum_variant,
@@ -631,6 +726,36 @@ impl Walker {
                 })
             }
             Start::Object(object) => keys.push_back(object),
+            Start::Inventory {
+                prefix,
+                bucket,
+                files,
+                key_column,
+                size_column,
+            } => {
+                for file in files {
+                    let items = self
+                        .inventory_file(&bucket, &file, &prefix, key_column, size_column, &mut keys)
+                        .await;
+                    for item in items {
+                        if tx.send(item).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Fetch what this file named before reading the next (bounded queue).
+                    while keys.len() >= MAX_QUEUED_KEYS {
+                        let Some(object) = keys.pop_front() else {
+                            break;
+                        };
+                        let done = self.fetch(object).await;
+                        if let Done::Got { object, result } = done
+                            && tx.send(self.on_got(object, result)).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
         }
         loop {
             while lists.len() < self.list_concurrency && keys.len() < MAX_QUEUED_KEYS {
@@ -816,6 +941,20 @@ impl Walker {
                 break;
             }
             let size = object.size().and_then(|s| u64::try_from(s).ok());
+            self.on_key(key, size, &mut items, keys);
+        }
+        items
+    }
+
+    /// A listed key: queued for a GET, or skipped with its reason.
+    fn on_key(
+        &self,
+        key: &str,
+        size: Option<u64>,
+        items: &mut Vec<Listed>,
+        keys: &mut VecDeque<ObjectRef>,
+    ) {
+        {
             let parts: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
             let name = parts.last().copied().unwrap_or_default();
             let location = Location::S3 {
@@ -839,6 +978,57 @@ impl Walker {
                     sniff: kind == NameKind::Unknown,
                 }),
             }
+        }
+    }
+
+    /// One data file of an S3 Inventory: its keys under `prefix` are queued (or skipped)
+    /// exactly as a listing's would be. A file that cannot be read is a `list` problem.
+    async fn inventory_file(
+        &self,
+        bucket: &str,
+        file: &str,
+        prefix: &str,
+        key_column: usize,
+        size_column: Option<usize>,
+        keys: &mut VecDeque<ObjectRef>,
+    ) -> Vec<Listed> {
+        let at = format!("s3://{bucket}/{file}");
+        self.requests.gets.fetch_add(1, Ordering::Relaxed);
+        let gz = match s3_object(&self.client, bucket, file, &self.retrier).await {
+            Ok(bytes) => bytes,
+            Err(f) => return vec![Listed::Problem(Problem::new(at, Stage::List, f.message))],
+        };
+        let mut text = Vec::new();
+        let n = match crate::inflate::Inflater::default().inflate(&gz, 1 << 34, &mut text) {
+            Ok(n) => n,
+            Err(e) => {
+                let why = format!("not a gzipped inventory file: {e:?}");
+                return vec![Listed::Problem(Problem::new(at, Stage::List, why))];
+            }
+        };
+        let mut items = Vec::new();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(&text[..n]);
+        for row in reader.records() {
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => {
+                    let why = format!("inventory row unreadable: {e}");
+                    items.push(Listed::Problem(Problem::new(at.clone(), Stage::List, why)));
+                    continue;
+                }
+            };
+            let Some(key) = row.get(key_column).map(percent_decode) else {
+                continue;
+            };
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            let size = size_column
+                .and_then(|c| row.get(c))
+                .and_then(|s| s.parse::<u64>().ok());
+            self.on_key(&key, size, &mut items, keys);
         }
         items
     }
@@ -905,4 +1095,18 @@ enum Start {
     Prefix(String),
     /// One object named by its full key: read whatever its name.
     Object(ObjectRef),
+    /// The keys of an S3 Inventory (CSV): `files` are its data objects in `bucket`, and only
+    /// keys under `prefix` are wanted.
+    Inventory {
+        /// The prefix of the source.
+        prefix: String,
+        /// The inventory's own bucket.
+        bucket: String,
+        /// Its data files (gzipped CSV).
+        files: Vec<String>,
+        /// Column indexes of `Key` and `Size` in the CSV.
+        key_column: usize,
+        /// See `key_column`.
+        size_column: Option<usize>,
+    },
 }
