@@ -259,7 +259,8 @@ pub struct S3Args {
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub list_concurrency: usize,
 
-    /// Take the keys from this S3 Inventory (CSV) of the trail bucket instead of listing it:
+    /// Take the keys from this S3 Inventory (CSV or Parquet) of the trail bucket instead of
+    /// listing it:
     /// s3://INVENTORY-BUCKET/.../manifest.json. Keys are pruned as a listing's are.
     #[arg(long, value_name = "S3_URL")]
     pub inventory: Option<String>,

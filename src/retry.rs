@@ -34,8 +34,11 @@ pub struct Patience {
     pub total: Duration,
     /// The first backoff; it doubles per attempt, with full jitter.
     pub base: Duration,
-    /// The longest single backoff.
+    /// The longest single backoff after a transport failure.
     pub cap: Duration,
+    /// The longest single backoff after throttling or a server error: the endpoint answers,
+    /// so a short wait lets the run recover as soon as S3 does.
+    pub throttle_cap: Duration,
 }
 
 impl Default for Patience {
@@ -44,6 +47,7 @@ impl Default for Patience {
             total: Duration::from_secs(120),
             base: Duration::from_millis(200),
             cap: Duration::from_secs(5),
+            throttle_cap: Duration::from_secs(1),
         }
     }
 }
@@ -121,10 +125,13 @@ impl Retrier {
             if failure == Failure::Final || started.elapsed() >= self.patience.total {
                 return (result, n);
             }
-            if failure == Failure::Transport {
+            let wait = if failure == Failure::Transport {
                 self.trip();
-            }
-            tokio::time::sleep(backoff(&self.patience, n)).await;
+                backoff(&self.patience, n)
+            } else {
+                backoff(&self.patience, n).min(self.patience.throttle_cap)
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -188,6 +195,7 @@ mod tests {
             total: Duration::from_secs(2),
             base: Duration::from_millis(5),
             cap: Duration::from_millis(40),
+            throttle_cap: Duration::from_millis(20),
         }
     }
 

@@ -507,6 +507,33 @@ async fn nearest_folders(client: &Client, bucket: &str, folder: &str) -> String 
     format!("; s3://{bucket}/{parent} holds {}", list.join(", "))
 }
 
+/// The `key` and `size` of every row of a Parquet inventory file (its keys are not encoded).
+fn parquet_keys(data: Vec<u8>) -> Result<Vec<(String, Option<u64>)>, String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let reader = SerializedFileReader::new(bytes::Bytes::from(data))
+        .map_err(|e| format!("not a Parquet inventory file: {e}"))?;
+    let rows = reader
+        .get_row_iter(None)
+        .map_err(|e| format!("not a Parquet inventory file: {e}"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row.map_err(|e| format!("an inventory row cannot be read: {e}"))?;
+        let (mut key, mut size) = (None, None);
+        for (name, field) in row.get_column_iter() {
+            match (name.as_str(), field) {
+                ("key", Field::Str(s)) => key = Some(s.clone()),
+                ("size", Field::Long(n)) => size = u64::try_from(*n).ok(),
+                _ => {}
+            }
+        }
+        if let Some(key) = key {
+            out.push((key, size));
+        }
+    }
+    Ok(out)
+}
+
 /// `a%2Fb+c` → `a/b c`: S3 Inventory writes keys URL-encoded.
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -555,9 +582,10 @@ async fn inventory_start(
             .to_string()
     };
     let format = text("fileFormat");
-    if !format.eq_ignore_ascii_case("csv") {
+    let parquet = format.eq_ignore_ascii_case("parquet");
+    if !parquet && !format.eq_ignore_ascii_case("csv") {
         anyhow::bail!(
-            "--inventory s3://{bucket}/{key}: a {format:?} inventory; only CSV inventories are read"
+            "--inventory s3://{bucket}/{key}: a {format:?} inventory; CSV and Parquet inventories are read"
         );
     }
     let source = text("sourceBucket");
@@ -570,8 +598,10 @@ async fn inventory_start(
         .split(',')
         .map(|c| c.trim().to_string())
         .collect();
-    let Some(key_column) = schema.iter().position(|c| c == "Key") else {
-        anyhow::bail!("--inventory s3://{bucket}/{key}: its fileSchema has no Key column");
+    let key_column = match schema.iter().position(|c| c == "Key") {
+        Some(i) => i,
+        None if parquet => 0,
+        None => anyhow::bail!("--inventory s3://{bucket}/{key}: its fileSchema has no Key column"),
     };
     let size_column = schema.iter().position(|c| c == "Size");
     let files: Vec<String> = manifest
@@ -594,6 +624,7 @@ async fn inventory_start(
         files,
         key_column,
         size_column,
+        parquet,
     })
 }
 
@@ -732,10 +763,12 @@ impl Walker {
                 files,
                 key_column,
                 size_column,
+                parquet,
             } => {
                 for file in files {
+                    let columns = (key_column, size_column, parquet);
                     let items = self
-                        .inventory_file(&bucket, &file, &prefix, key_column, size_column, &mut keys)
+                        .inventory_file(&bucket, &file, &prefix, columns, &mut keys)
                         .await;
                     for item in items {
                         if tx.send(item).await.is_err() {
@@ -988,8 +1021,7 @@ impl Walker {
         bucket: &str,
         file: &str,
         prefix: &str,
-        key_column: usize,
-        size_column: Option<usize>,
+        (key_column, size_column, parquet): (usize, Option<usize>, bool),
         keys: &mut VecDeque<ObjectRef>,
     ) -> Vec<Listed> {
         let at = format!("s3://{bucket}/{file}");
@@ -998,6 +1030,18 @@ impl Walker {
             Ok(bytes) => bytes,
             Err(f) => return vec![Listed::Problem(Problem::new(at, Stage::List, f.message))],
         };
+        if parquet {
+            let mut items = Vec::new();
+            match parquet_keys(gz) {
+                Ok(rows) => {
+                    for (key, size) in rows.into_iter().filter(|(k, _)| k.starts_with(prefix)) {
+                        self.on_key(&key, size, &mut items, keys);
+                    }
+                }
+                Err(why) => items.push(Listed::Problem(Problem::new(at, Stage::List, why))),
+            }
+            return items;
+        }
         let mut text = Vec::new();
         let n = match crate::inflate::Inflater::default().inflate(&gz, 1 << 34, &mut text) {
             Ok(n) => n,
@@ -1104,9 +1148,11 @@ enum Start {
         bucket: String,
         /// Its data files (gzipped CSV).
         files: Vec<String>,
-        /// Column indexes of `Key` and `Size` in the CSV.
+        /// Column indexes of `Key` and `Size` in the CSV (Parquet files name their columns).
         key_column: usize,
         /// See `key_column`.
         size_column: Option<usize>,
+        /// Parquet data files instead of gzipped CSV.
+        parquet: bool,
     },
 }
