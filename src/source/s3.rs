@@ -507,6 +507,33 @@ async fn nearest_folders(client: &Client, bucket: &str, folder: &str) -> String 
     format!("; s3://{bucket}/{parent} holds {}", list.join(", "))
 }
 
+/// The keys and sizes of a gzipped CSV inventory file (keys are URL-encoded there).
+fn csv_keys(
+    gz: &[u8],
+    key_column: usize,
+    size_column: Option<usize>,
+) -> Result<Vec<(String, Option<u64>)>, String> {
+    let mut text = Vec::new();
+    let n = crate::inflate::Inflater::default()
+        .inflate(gz, 1 << 34, &mut text)
+        .map_err(|e| format!("not a gzipped inventory file: {e:?}"))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(&text[..n]);
+    let mut out = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| format!("an inventory row cannot be read: {e}"))?;
+        let Some(key) = row.get(key_column).map(percent_decode) else {
+            continue;
+        };
+        let size = size_column
+            .and_then(|c| row.get(c))
+            .and_then(|s| s.parse::<u64>().ok());
+        out.push((key, size));
+    }
+    Ok(out)
+}
+
 /// The `key` and `size` of every row of a Parquet inventory file (its keys are not encoded).
 fn parquet_keys(data: Vec<u8>) -> Result<Vec<(String, Option<u64>)>, String> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -646,7 +673,16 @@ enum Done {
     },
     /// A `sync` object already present with the same size.
     Present { object: ObjectRef },
+    /// The keys of one inventory data file (or why it could not be read).
+    Inventory {
+        at: String,
+        prefix: String,
+        rows: Result<Vec<(String, Option<u64>)>, String>,
+    },
 }
+
+/// Where `Key` and `Size` are in an inventory's CSV rows, and whether it is Parquet.
+type Columns = (usize, Option<usize>, bool);
 
 /// One listing to do: a prefix, flat (a day folder) or by delimiter, from a continuation
 /// token when it is a later page.
@@ -745,6 +781,9 @@ impl Walker {
         let mut lists: FuturesUnordered<Task> = FuturesUnordered::new();
         let mut gets: FuturesUnordered<Task> = FuturesUnordered::new();
         let mut denied: Vec<(ObjectRef, GetFailure)> = Vec::new();
+        // An inventory's data files take the place of listings: read like pages, as many at
+        // once as listings, and not while enough keys wait for their GET.
+        let mut inventory: Option<(String, String, Columns, VecDeque<String>)> = None;
         match start {
             Start::Prefix(prefix) => {
                 let flat = is_day_prefix(&prefix);
@@ -765,29 +804,8 @@ impl Walker {
                 size_column,
                 parquet,
             } => {
-                for file in files {
-                    let columns = (key_column, size_column, parquet);
-                    let items = self
-                        .inventory_file(&bucket, &file, &prefix, columns, &mut keys)
-                        .await;
-                    for item in items {
-                        if tx.send(item).await.is_err() {
-                            return;
-                        }
-                    }
-                    // Fetch what this file named before reading the next (bounded queue).
-                    while keys.len() >= MAX_QUEUED_KEYS {
-                        let Some(object) = keys.pop_front() else {
-                            break;
-                        };
-                        let done = self.fetch(object).await;
-                        if let Done::Got { object, result } = done
-                            && tx.send(self.on_got(object, result)).await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
+                let columns = (key_column, size_column, parquet);
+                inventory = Some((bucket, prefix, columns, VecDeque::from(files)));
             }
         }
         loop {
@@ -801,8 +819,15 @@ impl Walker {
                     }
                     listing
                 });
-                let Some(listing) = next else { break };
-                lists.push(self.list(listing));
+                if let Some(listing) = next {
+                    lists.push(self.list(listing));
+                    continue;
+                }
+                let Some((bucket, prefix, columns, files)) = &mut inventory else {
+                    break;
+                };
+                let Some(file) = files.pop_front() else { break };
+                lists.push(self.inventory_file(bucket.clone(), file, prefix.clone(), *columns));
             }
             while gets.len() < self.fetch_concurrency {
                 let Some(object) = keys.pop_front() else {
@@ -818,6 +843,18 @@ impl Walker {
             let items = match done {
                 Done::Page { listing, page } => {
                     self.on_page(listing, page, &mut listings, &mut days, &mut keys)
+                }
+                Done::Inventory { at, prefix, rows } => {
+                    let mut items = Vec::new();
+                    match rows {
+                        Ok(rows) => {
+                            for (key, size) in rows.iter().filter(|(k, _)| k.starts_with(&prefix)) {
+                                self.on_key(key, *size, &mut items, &mut keys);
+                            }
+                        }
+                        Err(why) => items.push(Listed::Problem(Problem::new(at, Stage::List, why))),
+                    }
+                    items
                 }
                 Done::Got { object, result } => match result {
                     Err(f) if f.status == Some(403) => {
@@ -1014,67 +1051,28 @@ impl Walker {
         }
     }
 
-    /// One data file of an S3 Inventory: its keys under `prefix` are queued (or skipped)
-    /// exactly as a listing's would be. A file that cannot be read is a `list` problem.
-    async fn inventory_file(
+    /// Reads one data file of an S3 Inventory: its rows' keys and sizes (the loop queues those
+    /// under the source prefix exactly as a listing's keys). An unreadable file is a `list`
+    /// problem.
+    fn inventory_file(
         &self,
-        bucket: &str,
-        file: &str,
-        prefix: &str,
-        (key_column, size_column, parquet): (usize, Option<usize>, bool),
-        keys: &mut VecDeque<ObjectRef>,
-    ) -> Vec<Listed> {
-        let at = format!("s3://{bucket}/{file}");
+        bucket: String,
+        file: String,
+        prefix: String,
+        columns: Columns,
+    ) -> Task {
+        let client = self.client.clone();
+        let retrier = self.retrier.clone();
         self.requests.gets.fetch_add(1, Ordering::Relaxed);
-        let gz = match s3_object(&self.client, bucket, file, &self.retrier).await {
-            Ok(bytes) => bytes,
-            Err(f) => return vec![Listed::Problem(Problem::new(at, Stage::List, f.message))],
-        };
-        if parquet {
-            let mut items = Vec::new();
-            match parquet_keys(gz) {
-                Ok(rows) => {
-                    for (key, size) in rows.into_iter().filter(|(k, _)| k.starts_with(prefix)) {
-                        self.on_key(&key, size, &mut items, keys);
-                    }
-                }
-                Err(why) => items.push(Listed::Problem(Problem::new(at, Stage::List, why))),
-            }
-            return items;
-        }
-        let mut text = Vec::new();
-        let n = match crate::inflate::Inflater::default().inflate(&gz, 1 << 34, &mut text) {
-            Ok(n) => n,
-            Err(e) => {
-                let why = format!("not a gzipped inventory file: {e:?}");
-                return vec![Listed::Problem(Problem::new(at, Stage::List, why))];
-            }
-        };
-        let mut items = Vec::new();
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(&text[..n]);
-        for row in reader.records() {
-            let row = match row {
-                Ok(row) => row,
-                Err(e) => {
-                    let why = format!("inventory row unreadable: {e}");
-                    items.push(Listed::Problem(Problem::new(at.clone(), Stage::List, why)));
-                    continue;
-                }
+        Box::pin(async move {
+            let at = format!("s3://{bucket}/{file}");
+            let rows = match s3_object(&client, &bucket, &file, &retrier).await {
+                Ok(bytes) if columns.2 => parquet_keys(bytes),
+                Ok(bytes) => csv_keys(&bytes, columns.0, columns.1),
+                Err(f) => Err(f.message),
             };
-            let Some(key) = row.get(key_column).map(percent_decode) else {
-                continue;
-            };
-            if !key.starts_with(prefix) {
-                continue;
-            }
-            let size = size_column
-                .and_then(|c| row.get(c))
-                .and_then(|s| s.parse::<u64>().ok());
-            self.on_key(&key, size, &mut items, keys);
-        }
-        items
+            Done::Inventory { at, prefix, rows }
+        })
     }
 
     /// For a region folder of the trail layout, when the window has both ends: its days.
