@@ -431,11 +431,8 @@ impl Parser<'_> {
             n += 1;
             let start = range.start;
             let text = &json[range];
-            doc.clear();
-            doc.extend_from_slice(text);
-            let len = doc.len();
             let text_raw = raw.then_some(text);
-            let outcome = self.with_tape(doc, len, |tape, nested| {
+            let outcome = self.with_copy(doc, text, |tape, nested| {
                 visit_document(tape.as_value(), single, &mut index, nested, text_raw, visit)
             });
             let error = match outcome {
@@ -540,11 +537,8 @@ impl Parser<'_> {
                 _ => scalar_end(text, i),
             };
             let item = &text[i..end];
-            doc.clear();
-            doc.extend_from_slice(item);
-            let len = doc.len();
             let item_raw = raw.then_some(item);
-            let outcome = self.with_tape(doc, len, |tape, nested| {
+            let outcome = self.with_copy(doc, item, |tape, nested| {
                 visit_item(tape.as_value(), at, nested, item_raw, visit)
             });
             if let Err(e) = outcome {
@@ -592,11 +586,8 @@ impl Parser<'_> {
                     continue;
                 }
             };
-            doc.clear();
-            doc.extend_from_slice(&line[message..]);
-            let len = doc.len();
             let message_raw = raw.then_some(&line[message..]);
-            let outcome = self.with_tape(doc, len, |tape, nested| {
+            let outcome = self.with_copy(doc, &line[message..], |tape, nested| {
                 visit_item(tape.as_value(), at, nested, message_raw, visit)
             });
             if let Err(e) = outcome {
@@ -609,6 +600,19 @@ impl Parser<'_> {
     }
 
     /// Builds the tape of `buf[..len]` (padding `buf`) and runs `f` on it.
+    /// Copies `text` into `doc` (parsing rewrites its input) and runs `f` on its tape.
+    fn with_copy<T>(
+        &mut self,
+        doc: &mut Vec<u8>,
+        text: &[u8],
+        f: impl FnOnce(&Tape<'_>, &mut Vec<u8>) -> T,
+    ) -> Result<T, simd_json::Error> {
+        doc.clear();
+        doc.extend_from_slice(text);
+        let len = doc.len();
+        self.with_tape(doc, len, f)
+    }
+
     fn with_tape<T>(
         &mut self,
         buf: &mut Vec<u8>,
