@@ -76,13 +76,17 @@ fn backoff(p: &Patience, n: u32) -> Duration {
     Duration::from_nanos(jitter(nanos))
 }
 
-/// A pseudo-random number in `[nanos / 2, nanos]` (half jitter: never a busy loop).
+/// A pseudo-random number in `[nanos / 2, nanos]` (half jitter: never a busy loop): the clock's
+/// nanoseconds and a call counter, mixed, so that requests that fail together wait apart.
 fn jitter(nanos: u64) -> u64 {
-    let seed = Instant::now().elapsed().as_nanos() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos() as u64);
-    let x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let x = (clock ^ calls.rotate_left(32))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(17);
     nanos / 2 + x % (nanos / 2 + 1)
 }
 
