@@ -11,6 +11,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
 use crate::object::{Location, ObjectRef, RawObject};
+use crate::problems::count;
 use crate::problems::{Problem, Stage};
 use crate::retry::{Failure, Retrier};
 
@@ -98,7 +99,7 @@ pub async fn s3_object(
     let (result, attempts) = retrier.run(attempt, classify).await;
     result.map_err(|a| match a {
         Attempt::Request(e) => GetFailure {
-            message: format!("{}; {}", describe(&e), count(attempts, "attempt")),
+            message: format!("{}; {}", describe(&e), attempts_text(attempts)),
             status: e.raw_response().map(|r| r.status().as_u16()),
         },
         Attempt::Body {
@@ -111,7 +112,7 @@ pub async fn s3_object(
                 message: format!(
                     "the download broke off after {}{of} ({reason}); {}",
                     size(received as u64),
-                    count(attempts, "attempt")
+                    attempts_text(attempts)
                 ),
                 status: None,
             }
@@ -152,8 +153,8 @@ fn first_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `1 attempt`, `3 attempts`.
-fn count(n: u32, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+fn attempts_text(n: u32) -> String {
+    count(u64::from(n), "attempt", "attempts")
 }
 
 /// `512 bytes`, `1.2 MB`.

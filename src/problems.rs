@@ -209,6 +209,11 @@ impl SkipReason {
     }
 }
 
+/// `1 object`, `2 objects`: a count in words, for every message of the run.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Strips terminal control characters (escape sequences, CR, ...) from text headed for stderr,
 /// so that a hostile key or error message cannot rewrite the user's terminal.
 pub fn printable(text: &str) -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::outcome::{ManifestLine, Tally};
-use crate::problems::SkipReason;
+use crate::problems::{SkipReason, count};
 use crate::report;
 
 /// The end-of-run summary.
@@ -71,11 +71,6 @@ impl Summary {
             out_dir.join("problems.csv").display()
         )
     }
-}
-
-/// `1 object`, `2 objects`.
-fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `2 digest, 1 outside-window`: the non-zero counts by reason.

@@ -19,9 +19,9 @@ use crate::object::{Location, ObjectRef, RawObject, key_to_path};
 use crate::options::Options;
 use crate::outcome::Tally;
 use crate::pipeline::drive;
-use crate::problems::{EXIT_OK, EXIT_PROBLEMS, Problem, Stage};
+use crate::problems::{EXIT_OK, EXIT_PROBLEMS, Problem, Stage, count};
 use crate::progress::Progress;
-use crate::report::write_atomic;
+use crate::report::{is_stale_temp, write_atomic};
 use crate::source::Listed;
 use crate::source::s3::S3Session;
 use crate::summary::by_reason;
@@ -61,7 +61,7 @@ pub fn run_sync(opts: &Options, dir: &Path) -> Result<i32> {
 fn summary_line(tally: &Tally, started: Instant) -> String {
     let mut s = format!(
         "trailsift: sync: {} copied ({} bytes), {} skipped",
-        count(tally.read, "object"),
+        count(tally.read, "object", "objects"),
         tally.bytes,
         tally.skipped_total()
     );
@@ -69,23 +69,18 @@ fn summary_line(tally: &Tally, started: Instant) -> String {
     if !reasons.is_empty() {
         s.push_str(&format!(" ({reasons})"));
     }
-    s.push_str(&format!(", {} failed", count(tally.failed, "object")));
+    s.push_str(&format!(
+        ", {} failed",
+        count(tally.failed, "object", "objects")
+    ));
     if tally.listing_problems > 0 {
         s.push_str(&format!(
             ", {} could not be listed",
-            count(tally.listing_problems, "prefix")
+            count(tally.listing_problems, "prefix", "prefixes")
         ));
     }
     s.push_str(&format!("; {:.2} s", started.elapsed().as_secs_f64()));
     s
-}
-
-fn count(n: u64, what: &str) -> String {
-    match (n, what) {
-        (1, _) => format!("1 {what}"),
-        (_, "prefix") => format!("{n} prefixes"),
-        _ => format!("{n} {what}s"),
-    }
 }
 
 /// Removes `.NAME.tmp-PID` files below `dir` whose process is gone (a sync killed mid-copy).
@@ -99,16 +94,7 @@ fn remove_stale_temps(dir: &Path) {
             remove_stale_temps(&path);
             continue;
         }
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let pid = name
-            .strip_prefix('.')
-            .and_then(|n| n.rsplit_once(".tmp-"))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok());
-        if let Some(pid) = pid
-            && pid != std::process::id()
-            && Path::new("/proc/self").exists()
-            && !Path::new(&format!("/proc/{pid}")).exists()
-        {
+        if is_stale_temp(&entry.file_name().to_string_lossy()) {
             let _ = fs::remove_file(&path);
         }
     }

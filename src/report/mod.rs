@@ -112,14 +112,7 @@ fn remove_stale_temps(dir: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let pid = name
-            .strip_prefix('.')
-            .and_then(|n| n.rsplit_once(".tmp-").or_else(|| n.rsplit_once(".old-")))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok());
-        let Some(pid) = pid else { continue };
-        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
-        if alive || !Path::new("/proc/self").exists() {
+        if !is_stale_temp(&entry.file_name().to_string_lossy()) {
             continue;
         }
         let path = entry.path();
@@ -129,6 +122,20 @@ fn remove_stale_temps(dir: &Path) {
             fs::remove_file(&path)
         };
     }
+}
+
+/// Whether `name` is a temporary name of [`write_atomic`] or of `users/` (`.NAME.tmp-PID`,
+/// `.NAME.old-PID`) whose process is gone. Without `/proc` nothing counts as stale.
+pub fn is_stale_temp(name: &str) -> bool {
+    let pid = name
+        .strip_prefix('.')
+        .and_then(|n| n.rsplit_once(".tmp-").or_else(|| n.rsplit_once(".old-")))
+        .and_then(|(_, pid)| pid.parse::<u32>().ok());
+    let Some(pid) = pid else {
+        return false;
+    };
+    let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+    !alive && Path::new("/proc/self").exists()
 }
 
 /// A CSV writer that neutralises formula-like cells.

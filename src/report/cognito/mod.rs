@@ -15,6 +15,7 @@ use simd_json::tape::Value;
 use crate::decode::Needles;
 use crate::filter::Filter;
 use crate::options::{FilterOptions, ReportOptions};
+use crate::problems::count;
 
 use super::Report;
 
@@ -85,9 +86,9 @@ impl Report for CognitoReport {
         let auth = rows.iter().filter(|r| r.kind == Kind::Auth).count();
         let deletions = rows.len() - auth;
         format!(
-            "{auth} auth event{}, {deletions} deletion{}",
-            if auth == 1 { "" } else { "s" },
-            if deletions == 1 { "" } else { "s" }
+            "{}, {}",
+            count(auth as u64, "auth event", "auth events"),
+            count(deletions as u64, "deletion", "deletions")
         )
     }
 }

@@ -17,6 +17,7 @@ use crate::decode::Needles;
 use crate::decode::one_line;
 use crate::filter::Filter;
 use crate::options::{EventsFormat, EventsOptions, FilterOptions, ReportOptions};
+use crate::problems::count;
 use crate::query::{Column, Named, text_of};
 use crate::report::record::{
     Outcome, caller, content_hash, error_code, event_time, outcome, str_at,
@@ -203,10 +204,6 @@ impl Report for EventsReport {
     }
 
     fn describe(&self, rows: &[EventRow]) -> String {
-        format!(
-            "{} event{}",
-            rows.len(),
-            if rows.len() == 1 { "" } else { "s" }
-        )
+        count(rows.len() as u64, "event", "events")
     }
 }
