@@ -22,6 +22,8 @@ the file):
 ``path`` is percent-decoded and has no query; ``query`` maps each decoded
 parameter to its value (a list if the parameter is repeated; "" if it has no
 value); ``akid`` is the access key id the request was signed with (null if unsigned).
+``op`` is the X-Amz-Target header (JSON-protocol operations, e.g.
+"AWSCognitoIdentityProviderService.ListUsers"), or null.
 ``status`` is the status sent to the client (0 if nothing was sent,
 502 if the upstream failed); ``fault`` is the KIND of the rule applied, or null.
 
@@ -29,6 +31,8 @@ Rules (--rule, repeatable), KIND:MATCH:COUNT[:ARG]:
     503    answer 503 SlowDown (S3 XML error body) instead of forwarding
     500    answer 500 InternalError instead of forwarding
     403    answer 403 AccessDenied instead of forwarding
+    deny   answer 400 AccessDeniedException with a JSON body (the JSON protocol of
+           services such as Cognito) instead of forwarding
     reset  forward, send status line, headers and about half the body, then
            wait ARG seconds (default 0.2, so the client has read what was sent:
            Linux drops unread data when a RST arrives) and reset the
@@ -43,8 +47,9 @@ Rules (--rule, repeatable), KIND:MATCH:COUNT[:ARG]:
     gone   the first COUNT matching requests pass untouched; the next one makes
            the whole proxy exit at once (the server disappears mid-run: every
            later connection is refused).
-MATCH is a substring of the request's percent-decoded path+query ("" matches
-everything; it may itself contain ':'). COUNT is how many matching requests get
+MATCH is a substring of the request's percent-decoded path+query, followed by
+" " and the X-Amz-Target header when there is one (so "ListUsers" matches
+Cognito's ListUsers calls); "" matches everything; it may itself contain ':'. COUNT is how many matching requests get
 the fault, or '*' for all of them forever. Rules are checked in order; the
 first matching rule with a count left applies.
 """
@@ -95,7 +100,7 @@ class Rule:
             raise ValueError(f"bad rule {spec!r}: want KIND:MATCH:COUNT[:ARG]")
         self.spec = spec
         self.kind = parts[0].lower()
-        if self.kind not in ("500", "503", "403", "reset", "stall", "gone", "delay", "down"):
+        if self.kind not in ("500", "503", "403", "deny", "reset", "stall", "gone", "delay", "down"):
             raise ValueError(f"bad rule {spec!r}: unknown kind {parts[0]!r}")
         arg = None
         # An ARG is present if the last field is a number and the one before it
@@ -260,6 +265,10 @@ class Handler(BaseHTTPRequestHandler):
             record["path"] = urllib.parse.unquote(raw_path)
             record["query"] = _decode_query(raw_query)
             target = urllib.parse.unquote(self.path)
+            op = self.headers.get("X-Amz-Target")
+            record["op"] = op
+            if op:
+                target = f"{target} {op}"
             body = self.read_body()
             if time.monotonic() < self.server.down_until:
                 record["fault"] = "down"
@@ -283,6 +292,9 @@ class Handler(BaseHTTPRequestHandler):
             if rule is not None and rule.kind in ("500", "503", "403"):
                 self.send_error_xml(int(rule.kind), record)
                 return
+            if rule is not None and rule.kind == "deny":
+                self.send_denied_json(op or "", record)
+                return
             if rule is not None and rule.kind == "delay":
                 time.sleep(rule.arg if rule.arg is not None else 1.0)
                 rule = None
@@ -296,6 +308,25 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             if self.server.verbose:
                 print(f"s3proxy: {self.command} {self.path}: client: {exc!r}", file=sys.stderr)
+
+    def send_denied_json(self, op: str, record: dict) -> None:
+        action = op.rsplit(".", 1)[-1]
+        payload = json.dumps(
+            {
+                "__type": "AccessDeniedException",
+                "message": f"User: arn:aws:iam::123456789012:user/test is not authorized to perform: cognito-idp:{action}",
+            }
+        ).encode()
+        record["status"] = 400
+        self.server.log_request_line(record)
+        self.send_response_only(400)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("x-amzn-ErrorType", "AccessDeniedException")
+        self.send_header("x-amzn-RequestId", f"S3PROXY{int(time.time() * 1e6):X}")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Date", self.date_time_string())
+        self.end_headers()
+        self.wfile.write(payload)
 
     def send_error_xml(self, status: int, record: dict) -> None:
         code, message = ERRORS[status]

@@ -47,6 +47,22 @@ pub struct CognitoArgs {
     /// Also write users/<sub>.csv with each user's sign-in and deletion rows.
     #[arg(long)]
     pub per_user: bool,
+
+    /// Name the users from user-directory snapshots: `aws cognito-idp list-users` or
+    /// `admin-get-user` output, JSON Lines of users, or what --resolve-users saved
+    /// (a file or a folder; repeatable). Joined by sub; the newest entry wins.
+    #[arg(long, value_name = "PATH")]
+    pub users_from: Vec<PathBuf>,
+
+    /// Look the subs up in their user pools (cognito-idp:ListUsers) and save the answers in
+    /// <OUT>/directory/<pool-id>.jsonl for later offline runs.
+    #[arg(long)]
+    pub resolve_users: bool,
+
+    /// Append the user attribute NAME (e.g. `name`, `custom:department`) to users.csv as
+    /// one more column (repeatable, in the order given).
+    #[arg(long = "user-attribute", value_name = "NAME")]
+    pub user_attributes: Vec<String>,
 }
 
 const EVENTS_HELP: &str = "\

@@ -3,13 +3,16 @@
 //!
 //! The data flow, one module per stage: [`source`] lists objects, [`fetch`] reads them,
 //! [`decode`] turns bytes into records, a [`report`] turns records into rows and writes its
-//! files, with the common [`filter`] for the window, accounts and regions. [`object`] holds the
+//! files, with the common [`filter`] for the window, accounts and regions; [`directory`] names
+//! the `cognito` report's users from user-pool snapshots and lookups. [`object`] holds the
 //! types every stage shares; [`outcome`] what one object gave. [`pipeline`] connects the stages
 //! and is the only place that decides threading; [`commands`] set up and finish each command.
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod decode;
+pub mod directory;
 pub mod fetch;
 pub mod filter;
 pub mod inflate;

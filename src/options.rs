@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use jiff::Timestamp;
 
-use crate::cli::{Args, Command, EventsArgs, FilterArgs, ReportArgs, RunArgs, S3Args, SyncArgs};
+use crate::cli::{
+    Args, CognitoArgs, Command, EventsArgs, FilterArgs, ReportArgs, RunArgs, S3Args, SyncArgs,
+};
 use crate::decode::DEFAULT_MAX_DECOMPRESSED_TOTAL_BYTES;
 use crate::decode::{DEFAULT_MAX_DECOMPRESSED_BYTES, Limits};
 use crate::object::SourceSpec;
@@ -128,6 +130,19 @@ pub struct ReportOptions {
     pub per_user: bool,
     /// Write a per-object manifest to this file.
     pub manifest: Option<PathBuf>,
+    /// Where the `cognito` report's user names come from.
+    pub directory: DirectoryOptions,
+}
+
+/// The user directory of the `cognito` report (`--users-from`, `--resolve-users`).
+#[derive(Clone, Debug, Default)]
+pub struct DirectoryOptions {
+    /// Snapshot files and folders, in the order given.
+    pub users_from: Vec<PathBuf>,
+    /// Look the subs up in Cognito.
+    pub resolve: bool,
+    /// Attributes appended to `users.csv`, in the order given.
+    pub attributes: Vec<String>,
 }
 
 impl Default for ReportOptions {
@@ -138,6 +153,7 @@ impl Default for ReportOptions {
             excel: false,
             per_user: false,
             manifest: None,
+            directory: DirectoryOptions::default(),
         }
     }
 }
@@ -183,8 +199,10 @@ impl Options {
     pub fn from_args(args: Args) -> Result<Options> {
         match args.command {
             Command::Cognito(a) => {
+                let directory = directory_from_args(&a)?;
                 let mut opts = report_from_args(a.common, Mode::Cognito)?;
                 opts.report.per_user = a.per_user;
+                opts.report.directory = directory;
                 Ok(opts)
             }
             Command::Events(a) => {
@@ -194,6 +212,33 @@ impl Options {
             Command::Sync(a) => sync_from_args(a),
         }
     }
+}
+
+fn directory_from_args(a: &CognitoArgs) -> Result<DirectoryOptions> {
+    for path in &a.users_from {
+        std::fs::metadata(path)
+            .map_err(|e| anyhow::anyhow!("--users-from {}: {e}", path.display()))?;
+    }
+    if !a.user_attributes.is_empty() && a.users_from.is_empty() && !a.resolve_users {
+        bail!(
+            "--user-attribute needs --users-from or --resolve-users: there is nothing to read it from"
+        );
+    }
+    let mut attributes: Vec<String> = Vec::new();
+    for name in &a.user_attributes {
+        if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+            bail!("--user-attribute {name:?}: not an attribute name (1-64 printable characters)");
+        }
+        if attributes.contains(name) {
+            bail!("--user-attribute {name}: given twice");
+        }
+        attributes.push(name.clone());
+    }
+    Ok(DirectoryOptions {
+        users_from: a.users_from.clone(),
+        resolve: a.resolve_users,
+        attributes,
+    })
 }
 
 fn events_from_args(a: &EventsArgs) -> Result<EventsOptions> {
@@ -250,6 +295,7 @@ fn report_from_args(a: ReportArgs, mode: Mode) -> Result<Options> {
         excel: a.excel,
         per_user: false,
         manifest: a.manifest,
+        directory: DirectoryOptions::default(),
     };
     let (threads, quiet, progress, limits) = run_from_args(&a.run)?;
     Ok(Options {

@@ -29,6 +29,9 @@ pub enum Stage {
     Record,
     /// Writing the object to disk (the `sync` command).
     Write,
+    /// The user directory: a `--users-from` snapshot, or a user pool `--resolve-users` could
+    /// not read.
+    Directory,
 }
 
 impl Stage {
@@ -41,6 +44,7 @@ impl Stage {
             Stage::Parse => "parse",
             Stage::Record => "record",
             Stage::Write => "write",
+            Stage::Directory => "directory",
         }
     }
 }
@@ -98,6 +102,15 @@ pub enum Problem {
         /// Why.
         reason: String,
     },
+    /// A user-directory snapshot that could not be read, or a user pool that could not be
+    /// looked up; `object` is the snapshot's path or the pool id.
+    #[error("{object}: user directory: {reason}")]
+    Directory {
+        /// Where.
+        object: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Problem {
@@ -111,6 +124,7 @@ impl Problem {
             Stage::Parse => Problem::Parse { object, reason },
             Stage::Record => Problem::Record { object, reason },
             Stage::Write => Problem::Write { object, reason },
+            Stage::Directory => Problem::Directory { object, reason },
         }
     }
 
@@ -143,6 +157,7 @@ impl Problem {
             Problem::Parse { object, reason } => (object, Stage::Parse, reason),
             Problem::Record { object, reason } => (object, Stage::Record, reason),
             Problem::Write { object, reason } => (object, Stage::Write, reason),
+            Problem::Directory { object, reason } => (object, Stage::Directory, reason),
         }
     }
 }

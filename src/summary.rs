@@ -18,6 +18,8 @@ pub struct Summary {
     pub found: String,
     /// S3 LISTs and GETs sent, when a source was in S3.
     pub requests: Option<(u64, u64)>,
+    /// What joining outside data cost (`5 Cognito requests`).
+    pub note: Option<String>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -58,6 +60,9 @@ impl Summary {
         let _ = write!(s, " in {}", out_dir.display());
         if let Some((lists, gets)) = self.requests {
             let _ = write!(s, "; {lists} LISTs, {gets} GETs");
+        }
+        if let Some(note) = &self.note {
+            let _ = write!(s, "; {note}");
         }
         let _ = write!(s, "; {:.2} s", self.elapsed.as_secs_f64());
         s

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod directory;
 mod events;
 mod hostile;
 mod local;

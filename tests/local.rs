@@ -34,11 +34,11 @@ const TRAIL_AUTH_IDS: [&str; 23] = [
 ];
 
 const TRAIL_DELETIONS: &str = "\
-event_time,event_name,outcome,error_code,sub,username,user_pool_id,deleted_by,source_ip,user_agent,aws_region,account_id,event_id
-2025-01-16T09:58:40Z,AdminDeleteUser,failure,AccessDenied,,,us-east-1_Gz4Lb6YwE,arn:aws:iam::222222222222:user/intern,198.51.100.99,aws-cli/2.22.35 md/awscrt#0.23.4 ua/2.0 os/linux#6.8.0-51-generic md/arch#x86_64 lang/python#3.12.6 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/command#cognito-idp.admin-delete-user,us-east-1,222222222222,560703ff-be07-4430-a54f-c378b2908100
-2025-01-16T10:05:12Z,AdminDeleteUser,success,,5d9b3f7a-2e4c-4a1b-9c8d-7e1f5a3b9c05,,us-east-1_Gz4Lb6YwE,arn:aws:iam::222222222222:role/OpsAdmin (session arn:aws:sts::222222222222:assumed-role/OpsAdmin/alice@example.com),203.0.113.77,Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:134.0) Gecko/20100101 Firefox/134.0,us-east-1,222222222222,6a8acc3c-4ee7-41c1-83f6-986df48be588
-2025-01-16T13:15:42Z,DeleteUser,success,,3c8e5a1f-7b2d-4e9a-9f16-2d5b8c4a7e01,,us-east-1_Ab3Kq9XzT,self,192.0.2.44,\"aws-sdk-js/3.723.0 ua/2.1 os/Windows#NT-10.0 lang/js md/browser#Chrome_131.0.0.0 api/cognito-identity-provider#3.723.0 m/E,N\",us-east-1,111111111111,66ebf30f-8b3b-4442-ab27-bf86d935eb42
-2025-01-16T13:40:05Z,AdminDeleteUser,success,,91e3c5a7-6f8b-4d2e-8a4c-3b7f9d1e5c07,jdoe,us-east-1_Ab3Kq9XzT,arn:aws:iam::111111111111:role/OpsAdmin (session arn:aws:sts::111111111111:assumed-role/OpsAdmin/alice@example.com),203.0.113.77,Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:134.0) Gecko/20100101 Firefox/134.0,us-east-1,111111111111,e5ac2b14-9617-4f8a-a0a3-85975b6fe941
+event_time,event_name,outcome,error_code,sub,username,user_pool_id,deleted_by,source_ip,user_agent,aws_region,account_id,event_id,email
+2025-01-16T09:58:40Z,AdminDeleteUser,failure,AccessDenied,,,us-east-1_Gz4Lb6YwE,arn:aws:iam::222222222222:user/intern,198.51.100.99,aws-cli/2.22.35 md/awscrt#0.23.4 ua/2.0 os/linux#6.8.0-51-generic md/arch#x86_64 lang/python#3.12.6 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/command#cognito-idp.admin-delete-user,us-east-1,222222222222,560703ff-be07-4430-a54f-c378b2908100,
+2025-01-16T10:05:12Z,AdminDeleteUser,success,,5d9b3f7a-2e4c-4a1b-9c8d-7e1f5a3b9c05,,us-east-1_Gz4Lb6YwE,arn:aws:iam::222222222222:role/OpsAdmin (session arn:aws:sts::222222222222:assumed-role/OpsAdmin/alice@example.com),203.0.113.77,Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:134.0) Gecko/20100101 Firefox/134.0,us-east-1,222222222222,6a8acc3c-4ee7-41c1-83f6-986df48be588,
+2025-01-16T13:15:42Z,DeleteUser,success,,3c8e5a1f-7b2d-4e9a-9f16-2d5b8c4a7e01,,us-east-1_Ab3Kq9XzT,self,192.0.2.44,\"aws-sdk-js/3.723.0 ua/2.1 os/Windows#NT-10.0 lang/js md/browser#Chrome_131.0.0.0 api/cognito-identity-provider#3.723.0 m/E,N\",us-east-1,111111111111,66ebf30f-8b3b-4442-ab27-bf86d935eb42,
+2025-01-16T13:40:05Z,AdminDeleteUser,success,,91e3c5a7-6f8b-4d2e-8a4c-3b7f9d1e5c07,jdoe,us-east-1_Ab3Kq9XzT,arn:aws:iam::111111111111:role/OpsAdmin (session arn:aws:sts::111111111111:assumed-role/OpsAdmin/alice@example.com),203.0.113.77,Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:134.0) Gecko/20100101 Firefox/134.0,us-east-1,111111111111,e5ac2b14-9617-4f8a-a0a3-85975b6fe941,
 ";
 
 const BROKEN_IN_TRAIL: [(&str, &str); 2] = [

@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use crate::util::{Run, cognito, gzip, root, testdata, trailsift};
 
 /// The moto endpoint that `scripts/test` started.
-fn endpoint() -> String {
+pub fn endpoint() -> String {
     std::env::var("TRAILSIFT_TEST_S3_ENDPOINT")
         .expect("TRAILSIFT_TEST_S3_ENDPOINT is not set: run the suite with scripts/test, which starts the S3 server")
 }
@@ -99,15 +99,15 @@ fn upload(bucket: &str, objects: Vec<(String, Vec<u8>)>) -> usize {
 }
 
 /// A fault-injecting proxy in front of moto; killed when dropped.
-struct Proxy {
+pub struct Proxy {
     child: Child,
-    url: String,
+    pub url: String,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Proxy {
-    fn start(rules: &[&str]) -> Proxy {
+    pub fn start(rules: &[&str]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("requests.jsonl");
         let python = std::env::var("TRAILSIFT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -145,7 +145,7 @@ impl Proxy {
     }
 
     /// Every request the proxy saw: (method, path, query as JSON object text).
-    fn requests(&self) -> Vec<serde_like::Request> {
+    pub fn requests(&self) -> Vec<serde_like::Request> {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         text.lines().map(serde_like::Request::parse).collect()
     }
@@ -159,7 +159,7 @@ impl Drop for Proxy {
 }
 
 /// Just enough JSON reading for the proxy's log lines, with simd-json's borrowed values.
-mod serde_like {
+pub mod serde_like {
     use simd_json::prelude::*;
 
     #[derive(Debug)]
@@ -172,6 +172,8 @@ mod serde_like {
         pub fault: Option<String>,
         pub akid: Option<String>,
         pub start_after: Option<String>,
+        /// The X-Amz-Target of a JSON-protocol call (`...ListUsers`).
+        pub op: Option<String>,
     }
 
     impl Request {
@@ -190,6 +192,7 @@ mod serde_like {
                 fault: s(v.get("fault")),
                 akid: s(v.get("akid")),
                 start_after: s(q.and_then(|q| q.get("start-after"))),
+                op: s(v.get("op")),
             }
         }
     }

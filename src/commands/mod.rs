@@ -17,10 +17,11 @@ use crate::report::events::EventsReport;
 pub fn run(opts: &Options) -> Result<i32> {
     check_sources(opts)?;
     match &opts.mode {
-        Mode::Cognito => report::run(&CognitoReport::new(&opts.filter, &opts.report), opts),
-        Mode::Events(query) => {
-            report::run(&EventsReport::new(&opts.filter, &opts.report, query), opts)
-        }
+        Mode::Cognito => report::run(&mut CognitoReport::new(opts)?, opts),
+        Mode::Events(query) => report::run(
+            &mut EventsReport::new(&opts.filter, &opts.report, query),
+            opts,
+        ),
         Mode::Sync { dir } => sync::run_sync(opts, dir),
     }
 }

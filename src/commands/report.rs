@@ -15,13 +15,13 @@ use crate::summary::Summary;
 
 /// Checks the buckets and the output directory (fatal errors, before any work), runs the
 /// report over every source, writes its files and prints the summary. Returns the exit status.
-pub fn run<R: Report>(report: &R, opts: &Options) -> Result<i32> {
+pub fn run<R: Report>(report: &mut R, opts: &Options) -> Result<i32> {
     let started = Instant::now();
     let s3 = S3Session::connect_if_needed(opts, None)?;
     let created = report::check_out_dir(&opts.report.out_dir)?;
     // The bar starts only once nothing fatal can happen before the work.
     let progress = Progress::new(opts.progress);
-    let outcome = pipeline::run_report(report, opts, s3.as_ref(), &progress)?;
+    let outcome = pipeline::run_report(&*report, opts, s3.as_ref(), &progress)?;
     progress.finish();
     let fatal = s3.as_ref().and_then(S3Session::fatal);
     let strict = opts.strict.then(|| outcome.problems.first()).flatten();
@@ -42,7 +42,7 @@ pub fn run<R: Report>(report: &R, opts: &Options) -> Result<i32> {
 
 /// Sorts, de-duplicates, writes the files and prints the summary.
 fn finish<R: Report>(
-    report: &R,
+    report: &mut R,
     opts: &Options,
     outcome: ObjectOutcome<R::Row>,
     requests: Option<(u64, u64)>,
@@ -56,6 +56,13 @@ fn finish<R: Report>(
         seen,
     } = outcome;
     tally.duplicates = report::sort_and_dedupe::<R>(&mut rows);
+    let joined = report.join(&rows);
+    if !opts.quiet {
+        for p in &joined.problems {
+            eprintln!("trailsift: warning: {}", printable(&p.to_string()));
+        }
+    }
+    problems.extend(joined.problems);
     problems.sort();
     problems.dedup();
     let dir = &opts.report.out_dir;
@@ -70,6 +77,7 @@ fn finish<R: Report>(
         tally,
         found: report.describe(&rows),
         requests,
+        note: joined.note,
         elapsed: started.elapsed(),
     };
     if !opts.quiet {

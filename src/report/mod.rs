@@ -59,11 +59,27 @@ pub trait Report: Sync {
     /// without one a hash of their content.
     fn event_key(row: &Self::Row) -> (&str, u64);
 
+    /// Joins outside data to the rows once they are all in, sorted and de-duplicated, before
+    /// [`Report::write`] (the `cognito` report's user directory). Returns its problems and,
+    /// for the summary, what it cost.
+    fn join(&mut self, _rows: &[Self::Row]) -> Joined {
+        Joined::default()
+    }
+
     /// Writes the report's files into `dir` from the sorted, de-duplicated rows.
     fn write(&self, rows: &[Self::Row], dir: &Path) -> Result<()>;
 
     /// What the summary says of the rows (`23 auth events, 4 deletions`).
     fn describe(&self, rows: &[Self::Row]) -> String;
+}
+
+/// What [`Report::join`] gives back.
+#[derive(Debug, Default)]
+pub struct Joined {
+    /// What could not be joined (`directory` problems).
+    pub problems: Vec<Problem>,
+    /// For the summary line (`5 Cognito requests`).
+    pub note: Option<String>,
 }
 
 /// Sorts rows into report order and drops repeats of one event (the first of each is kept).

@@ -18,12 +18,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::Region;
 use aws_sdk_s3::error::SdkError;
@@ -33,6 +30,7 @@ use futures_util::stream::FuturesUnordered;
 use jiff::civil::Date;
 use tokio::sync::mpsc;
 
+use crate::aws;
 use crate::fetch::{GetFailure, Skip, classify, describe, s3_object};
 use crate::object::{Location, ObjectRef, RawObject, SourceSpec};
 use crate::options::{Options, S3Options};
@@ -85,9 +83,10 @@ impl S3Session {
             .build()
             .context("cannot start the S3 runtime")?;
         if !opts.s3.no_sign_request {
-            runtime.block_on(check_profile(&opts.s3))?;
+            runtime.block_on(aws::check_profile(&opts.s3))?;
         }
-        let sdk = runtime.block_on(load_config(&opts.s3));
+        // Retries are the retrier's (see `retry.rs`), not the SDK's.
+        let sdk = runtime.block_on(aws::load_config(&opts.s3, RetryConfig::disabled()));
         let mut clients = HashMap::new();
         for bucket in buckets {
             let client = runtime.block_on(client_for_bucket(&sdk, bucket, &opts.s3))?;
@@ -184,52 +183,6 @@ impl S3Session {
         }
         true
     }
-}
-
-async fn load_config(s3: &S3Options) -> aws_config::SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .read_timeout(Duration::from_secs(30))
-        .operation_attempt_timeout(Duration::from_secs(300))
-        .build();
-    // Retries are the retrier's (see `retry.rs`), not the SDK's.
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http.clone())
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts);
-    if let Some(p) = &s3.profile {
-        // An explicit --profile wins over credentials in the environment, as in the AWS CLI.
-        let provider = aws_config::provider_config::ProviderConfig::without_region()
-            .with_http_client(http.clone());
-        let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
-            .configure(&provider)
-            .profile_name(p)
-            .build();
-        loader = loader.profile_name(p).credentials_provider(credentials);
-    }
-    if let Some(r) = &s3.region {
-        loader = loader.region(Region::new(r.clone()));
-    }
-    if let Some(e) = &s3.endpoint_url {
-        loader = loader.endpoint_url(e);
-    }
-    if s3.no_sign_request {
-        loader = loader.no_credentials();
-    }
-    let sdk = loader.load().await;
-    if sdk.region().is_none() {
-        // No region anywhere: any region reaches the bucket; HeadBucket then tells the right one.
-        return sdk
-            .into_builder()
-            .region(Region::from_static("us-east-1"))
-            .build();
-    }
-    sdk
 }
 
 fn client_with_region(sdk: &aws_config::SdkConfig, region: Option<&str>) -> Client {
@@ -385,43 +338,6 @@ fn short(text: &str) -> String {
     } else {
         one_line
     }
-}
-
-/// A `--profile` (or `AWS_PROFILE`) that no AWS config file defines is a fatal error before
-/// any work: the SDK would only say that no credentials were found.
-async fn check_profile(s3: &S3Options) -> Result<()> {
-    let Some(name) = s3
-        .profile
-        .clone()
-        .or_else(|| std::env::var("AWS_PROFILE").ok())
-    else {
-        return Ok(());
-    };
-    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
-    let set = aws_config::profile::load(
-        &aws_types::os_shim_internal::Fs::real(),
-        &aws_types::os_shim_internal::Env::real(),
-        &files,
-        None,
-    )
-    .await;
-    let known = match &set {
-        Ok(set) => set.get_profile(&name).is_some(),
-        Err(_) => false,
-    };
-    if !known {
-        let from = if s3.profile.is_some() {
-            "--profile"
-        } else {
-            "AWS_PROFILE"
-        };
-        anyhow::bail!(
-            "{from} {name}: no such profile in the AWS config files (~/.aws/config, \
-             ~/.aws/credentials, or AWS_CONFIG_FILE): `aws configure list-profiles` lists them, \
-             `aws configure --profile {name}` creates it"
-        );
-    }
-    Ok(())
 }
 
 /// Where a source's walk starts: `s3://bucket/key` naming one object is that object (read

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::extract::{Kind, Row};
+use crate::directory::Directory;
 use crate::options::ReportOptions;
 use crate::timefmt::TimeFormat;
 
@@ -28,6 +29,7 @@ pub const AUTH_HEADER: &[&str] = &[
     "aws_region",
     "account_id",
     "event_id",
+    "email",
 ];
 
 /// Columns of `deletions.csv`, a public interface.
@@ -45,6 +47,7 @@ pub const DELETION_HEADER: &[&str] = &[
     "aws_region",
     "account_id",
     "event_id",
+    "email",
 ];
 
 /// Columns of `users/<sub>.csv`: both kinds of event, `kind` telling which.
@@ -64,20 +67,28 @@ pub const PER_USER_HEADER: &[&str] = &[
     "aws_region",
     "account_id",
     "event_id",
+    "email",
 ];
 
 /// Writes the two event reports; returns how many rows they hold together.
-pub fn write_events(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<usize> {
+pub fn write_events(
+    dir: &Path,
+    rows: &[Row],
+    opts: &ReportOptions,
+    directory: &Directory,
+) -> Result<usize> {
     let of = |kind: Kind| rows.iter().filter(move |r| r.kind == kind);
     write_rows(
         &dir.join("auth-events.csv"),
         opts,
+        directory,
         AUTH_HEADER,
         of(Kind::Auth),
     )?;
     write_rows(
         &dir.join("deletions.csv"),
         opts,
+        directory,
         DELETION_HEADER,
         of(Kind::Deletion),
     )?;
@@ -85,7 +96,12 @@ pub fn write_events(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<us
 }
 
 /// Writes `users/<sub>.csv` for every sub, replacing the whole `users/` folder at once.
-pub fn write_per_user(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<()> {
+pub fn write_per_user(
+    dir: &Path,
+    rows: &[Row],
+    opts: &ReportOptions,
+    directory: &Directory,
+) -> Result<()> {
     let pid = std::process::id();
     let fresh = dir.join(format!(".users.tmp-{pid}"));
     let old = dir.join(format!(".users.old-{pid}"));
@@ -95,7 +111,13 @@ pub fn write_per_user(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<
     by_sub.sort_by(|a, b| a.sub.cmp(&b.sub)); // stable: time order kept within a user
     for group in by_sub.chunk_by(|a, b| a.sub == b.sub) {
         let path = fresh.join(format!("{}.csv", file_name_for_sub(&group[0].sub)));
-        write_rows(&path, opts, PER_USER_HEADER, group.iter().copied())?;
+        write_rows(
+            &path,
+            opts,
+            directory,
+            PER_USER_HEADER,
+            group.iter().copied(),
+        )?;
     }
     if target.exists() {
         fs::rename(&target, &old)
@@ -112,6 +134,7 @@ pub fn write_per_user(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<
 fn write_rows<'r>(
     path: &Path,
     opts: &ReportOptions,
+    directory: &Directory,
     header: &[&str],
     rows: impl Iterator<Item = &'r Row>,
 ) -> Result<()> {
@@ -120,7 +143,7 @@ fn write_rows<'r>(
             let cells = header
                 .iter()
                 .map(|column| {
-                    cell(r, column, &opts.time)
+                    cell(r, column, &opts.time, directory)
                         .ok_or_else(|| anyhow::anyhow!("unknown column {column}"))
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -131,7 +154,14 @@ fn write_rows<'r>(
 }
 
 /// The text of the event-report column `column` for `r`; None for an unknown column.
-fn cell<'r>(r: &'r Row, column: &str, time: &TimeFormat) -> Option<Cow<'r, str>> {
+/// `username` and `email` come from the directory when the record does not say.
+fn cell<'r>(
+    r: &'r Row,
+    column: &str,
+    time: &TimeFormat,
+    directory: &'r Directory,
+) -> Option<Cow<'r, str>> {
+    let person = || directory.person(&r.sub);
     let text: &str = match column {
         "event_time" => return Some(Cow::Owned(time.format(r.time))),
         "kind" => match r.kind {
@@ -142,7 +172,11 @@ fn cell<'r>(r: &'r Row, column: &str, time: &TimeFormat) -> Option<Cow<'r, str>>
         "outcome" => r.outcome.as_str(),
         "error_code" => &r.error_code,
         "sub" => &r.sub,
+        "username" if r.username.is_empty() => person().map_or("", |p| p.username.as_str()),
         "username" => &r.username,
+        "email" => person()
+            .and_then(|p| p.attribute("email"))
+            .unwrap_or_default(),
         "user_pool_id" => &r.user_pool_id,
         "client_id" => &r.client_id,
         "auth_flow" => &r.auth_flow,
@@ -206,15 +240,40 @@ mod tests {
             aws_region: "r".into(),
             account_id: "a".into(),
         };
+        let (utc, none) = (TimeFormat::utc(), Directory::default());
         for column in AUTH_HEADER
             .iter()
             .chain(DELETION_HEADER)
             .chain(PER_USER_HEADER)
         {
-            assert!(cell(&row, column, &TimeFormat::utc()).is_some(), "{column}");
+            assert!(cell(&row, column, &utc, &none).is_some(), "{column}");
         }
-        assert_eq!(cell(&row, "kind", &TimeFormat::utc()).unwrap(), "deletion");
-        assert_eq!(cell(&row, "nonsense", &TimeFormat::utc()), None);
+        assert_eq!(cell(&row, "kind", &utc, &none).unwrap(), "deletion");
+        assert_eq!(cell(&row, "nonsense", &utc, &none), None);
+        assert_eq!(cell(&row, "username", &utc, &none).unwrap(), "");
+
+        // The directory fills a hidden username and the email; a logged username wins.
+        let mut known = Directory::default();
+        known.add(
+            crate::directory::Person {
+                sub: "s".into(),
+                username: "alice".into(),
+                pool: String::new(),
+                attributes: vec![("email".into(), "a@example.com".into())],
+                created: None,
+                modified: None,
+                enabled: None,
+                status: String::new(),
+            },
+            jiff::Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(cell(&row, "username", &utc, &known).unwrap(), "alice");
+        assert_eq!(cell(&row, "email", &utc, &known).unwrap(), "a@example.com");
+        let logged = Row {
+            username: "bob".into(),
+            ..row.clone()
+        };
+        assert_eq!(cell(&logged, "username", &utc, &known).unwrap(), "bob");
     }
 
     #[test]

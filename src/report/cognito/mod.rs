@@ -13,11 +13,12 @@ use anyhow::Result;
 use simd_json::tape::Value;
 
 use crate::decode::Needles;
+use crate::directory::{self, Directory, Wanted};
 use crate::filter::Filter;
-use crate::options::{FilterOptions, ReportOptions};
+use crate::options::{Options, ReportOptions, S3Options};
 use crate::problems::count;
 
-use super::Report;
+use super::{Joined, Report};
 
 pub use extract::{Kind, Row};
 pub use files::{AUTH_HEADER, DELETION_HEADER, PER_USER_HEADER, file_name_for_sub};
@@ -27,17 +28,29 @@ pub use users::USERS_HEADER;
 pub struct CognitoReport {
     filter: Filter,
     opts: ReportOptions,
+    aws: S3Options,
     needles: Needles,
+    directory: Directory,
 }
 
 impl CognitoReport {
-    /// The report for these filters and output options.
-    pub fn new(filter: &FilterOptions, opts: &ReportOptions) -> CognitoReport {
-        CognitoReport {
-            filter: Filter::build(filter),
-            opts: opts.clone(),
-            needles: Needles::any_of(&[extract::USER_POOL_SOURCE]),
+    /// The report for these options; `Err` for a `--user-attribute` that would repeat a
+    /// column of `users.csv`.
+    pub fn new(opts: &Options) -> Result<CognitoReport> {
+        for name in &opts.report.directory.attributes {
+            if USERS_HEADER.contains(&name.as_str()) {
+                anyhow::bail!(
+                    "--user-attribute {name}: users.csv already has a column of that name"
+                );
+            }
         }
+        Ok(CognitoReport {
+            filter: Filter::build(&opts.filter),
+            opts: opts.report.clone(),
+            aws: opts.s3.clone(),
+            needles: Needles::any_of(&[extract::USER_POOL_SOURCE]),
+            directory: Directory::default(),
+        })
     }
 }
 
@@ -73,11 +86,31 @@ impl Report for CognitoReport {
         (&row.event_id, row.content_hash)
     }
 
+    fn join(&mut self, rows: &[Row]) -> Joined {
+        let wanted_opts = &self.opts.directory;
+        if wanted_opts.users_from.is_empty() && !wanted_opts.resolve {
+            return Joined::default();
+        }
+        let mut wanted = Wanted::default();
+        for r in rows {
+            wanted.add(&r.user_pool_id, &r.account_id, &r.sub);
+        }
+        let built = directory::build(wanted_opts, &self.aws, &self.opts.out_dir, &wanted);
+        self.directory = built.directory;
+        Joined {
+            problems: built.problems,
+            note: built
+                .requests
+                .map(|n| count(n, "Cognito request", "Cognito requests")),
+        }
+    }
+
     fn write(&self, rows: &[Row], dir: &Path) -> Result<()> {
-        files::write_events(dir, rows, &self.opts)?;
-        users::write_users(dir, rows, &self.opts)?;
+        let d = &self.directory;
+        files::write_events(dir, rows, &self.opts, d)?;
+        users::write_users(dir, rows, &self.opts, d)?;
         if self.opts.per_user {
-            files::write_per_user(dir, rows, &self.opts)?;
+            files::write_per_user(dir, rows, &self.opts, d)?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use anyhow::Result;
 use jiff::Timestamp;
 
 use super::extract::{Kind, Row};
+use crate::directory::Directory;
 use crate::options::ReportOptions;
 use crate::report::record::Outcome;
 
@@ -27,6 +28,10 @@ pub const USERS_HEADER: &[&str] = &[
     "last_user_agent",
     "deleted_at",
     "deleted_by",
+    "email",
+    "user_status",
+    "user_created",
+    "directory",
 ];
 
 /// What is known of one user.
@@ -79,30 +84,56 @@ impl<'a> User<'a> {
     }
 }
 
-/// Writes `users.csv`, ordered by sub.
-pub fn write_users(dir: &Path, rows: &[Row], opts: &ReportOptions) -> Result<()> {
+/// Writes `users.csv`, ordered by sub: the columns of [`USERS_HEADER`], then one per
+/// `--user-attribute`.
+pub fn write_users(
+    dir: &Path,
+    rows: &[Row],
+    opts: &ReportOptions,
+    directory: &Directory,
+) -> Result<()> {
     let mut users: BTreeMap<&str, User<'_>> = BTreeMap::new();
     for r in rows.iter().filter(|r| !r.sub.is_empty()) {
         users.entry(&r.sub).or_default().add(r);
     }
     let time = |t: Option<Timestamp>| t.map(|t| opts.time.format(t)).unwrap_or_default();
-    write_csv(&dir.join("users.csv"), opts.excel, USERS_HEADER, |out| {
+    let attributes = &opts.directory.attributes;
+    let mut header = USERS_HEADER.to_vec();
+    header.extend(attributes.iter().map(String::as_str));
+    write_csv(&dir.join("users.csv"), opts.excel, &header, |out| {
         for (sub, u) in &users {
-            out.row(&[
-                sub,
-                u.username,
-                u.user_pool_id,
-                &time(u.first_auth),
-                &time(u.last_auth),
-                &u.auth_events.to_string(),
-                &u.successes.to_string(),
-                &u.failures.to_string(),
-                &u.source_ips.len().to_string(),
-                u.last_source_ip,
-                u.last_user_agent,
-                &time(u.deleted_at),
-                u.deleted_by,
-            ])?;
+            let person = directory.person(sub);
+            let username = match (u.username, person) {
+                ("", Some(p)) => p.username.as_str(),
+                (name, _) => name,
+            };
+            let text = |f: fn(&crate::directory::Person) -> &str| person.map_or("", f);
+            let mut cells: Vec<String> = Vec::with_capacity(header.len());
+            cells.extend([
+                username.to_string(),
+                u.user_pool_id.to_string(),
+                time(u.first_auth),
+                time(u.last_auth),
+                u.auth_events.to_string(),
+                u.successes.to_string(),
+                u.failures.to_string(),
+                u.source_ips.len().to_string(),
+                u.last_source_ip.to_string(),
+                u.last_user_agent.to_string(),
+                time(u.deleted_at),
+                u.deleted_by.to_string(),
+                text(|p| p.attribute("email").unwrap_or_default()).to_string(),
+                text(|p| p.status.as_str()).to_string(),
+                time(person.and_then(|p| p.created)),
+                directory.known(sub, u.user_pool_id).as_str().to_string(),
+            ]);
+            for name in attributes {
+                let value = person.and_then(|p| p.attribute(name)).unwrap_or_default();
+                cells.push(value.to_string());
+            }
+            let mut refs: Vec<&str> = vec![sub];
+            refs.extend(cells.iter().map(String::as_str));
+            out.row(&refs)?;
         }
         Ok(())
     })
