@@ -63,6 +63,15 @@ pub struct CognitoArgs {
     /// one more column (repeatable, in the order given).
     #[arg(long = "user-attribute", value_name = "NAME")]
     pub user_attributes: Vec<String>,
+
+    /// Also write <OUT>/trailsift-report.xlsx: the reports as typed sheets (ids as text,
+    /// times as date-times, counts as numbers) and a summary sheet with a chart per day.
+    #[arg(long)]
+    pub xlsx: bool,
+
+    /// Rows per workbook sheet, header included (default Excel's 1048576; for tests).
+    #[arg(long, value_name = "N", hide = true)]
+    pub xlsx_rows_per_sheet: Option<u32>,
 }
 
 const EVENTS_HELP: &str = "\

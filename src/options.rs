@@ -132,6 +132,10 @@ pub struct ReportOptions {
     pub manifest: Option<PathBuf>,
     /// Where the `cognito` report's user names come from.
     pub directory: DirectoryOptions,
+    /// Also write `trailsift-report.xlsx` (`cognito`).
+    pub xlsx: bool,
+    /// Rows per workbook sheet, header included (Excel's 1,048,576 except in tests).
+    pub xlsx_rows_per_sheet: u32,
 }
 
 /// The user directory of the `cognito` report (`--users-from`, `--resolve-users`).
@@ -154,6 +158,8 @@ impl Default for ReportOptions {
             per_user: false,
             manifest: None,
             directory: DirectoryOptions::default(),
+            xlsx: false,
+            xlsx_rows_per_sheet: crate::report::xlsx::MAX_SHEET_ROWS,
         }
     }
 }
@@ -203,6 +209,13 @@ impl Options {
                 let mut opts = report_from_args(a.common, Mode::Cognito)?;
                 opts.report.per_user = a.per_user;
                 opts.report.directory = directory;
+                opts.report.xlsx = a.xlsx;
+                if let Some(n) = a.xlsx_rows_per_sheet {
+                    if !(2..=crate::report::xlsx::MAX_SHEET_ROWS).contains(&n) {
+                        bail!("--xlsx-rows-per-sheet must be 2 to 1048576");
+                    }
+                    opts.report.xlsx_rows_per_sheet = n;
+                }
                 Ok(opts)
             }
             Command::Events(a) => {
@@ -296,6 +309,8 @@ fn report_from_args(a: ReportArgs, mode: Mode) -> Result<Options> {
         per_user: false,
         manifest: a.manifest,
         directory: DirectoryOptions::default(),
+        xlsx: false,
+        xlsx_rows_per_sheet: crate::report::xlsx::MAX_SHEET_ROWS,
     };
     let (threads, quiet, progress, limits) = run_from_args(&a.run)?;
     Ok(Options {

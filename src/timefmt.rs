@@ -84,6 +84,22 @@ impl TimeFormat {
             .map_err(|_| format!("{name:?} is not an IANA time zone name (such as Asia/Tokyo)"))
     }
 
+    /// The wall-clock time of `ts` in this zone (for spreadsheet date-times, which carry none).
+    pub fn civil(&self, ts: Timestamp) -> DateTime {
+        match &self.zone {
+            None => ts.to_zoned(TimeZone::UTC).datetime(),
+            Some(tz) => ts.to_zoned(tz.clone()).datetime(),
+        }
+    }
+
+    /// The zone's name: `UTC`, or the IANA name given to `--tz`.
+    pub fn zone_name(&self) -> String {
+        match &self.zone {
+            None => "UTC".to_string(),
+            Some(tz) => tz.iana_name().unwrap_or("the --tz zone").to_string(),
+        }
+    }
+
     /// Formats `ts`; fractional seconds appear only when the source had them.
     pub fn format(&self, ts: Timestamp) -> String {
         match &self.zone {

@@ -12,3 +12,4 @@ mod outputs;
 mod properties;
 mod s3;
 mod util;
+mod xlsx;

@@ -66,7 +66,12 @@ fn finish<R: Report>(
     problems.sort();
     problems.dedup();
     let dir = &opts.report.out_dir;
-    report.write(&rows, dir)?;
+    let run = report::RunFacts {
+        tally: &tally,
+        problems: &problems,
+        opts,
+    };
+    report.write(&rows, dir, &run)?;
     report::write_problems(dir, &problems, opts.report.excel)?;
     if let Some(path) = &opts.report.manifest {
         manifest.sort();

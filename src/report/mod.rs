@@ -14,6 +14,7 @@
 pub mod cognito;
 pub mod events;
 pub mod record;
+pub mod xlsx;
 
 use std::borrow::Cow;
 use std::fs::{self, File};
@@ -24,8 +25,13 @@ use anyhow::{Context, Result};
 
 use simd_json::tape::Value;
 
+use jiff::Timestamp;
+
 use crate::decode::Needles;
+use crate::options::Options;
+use crate::outcome::Tally;
 use crate::problems::Problem;
+use crate::timefmt::TimeFormat;
 
 /// The header of `problems.csv`.
 pub const PROBLEMS_HEADER: &[&str] = &["object", "stage", "error"];
@@ -66,11 +72,45 @@ pub trait Report: Sync {
         Joined::default()
     }
 
-    /// Writes the report's files into `dir` from the sorted, de-duplicated rows.
-    fn write(&self, rows: &[Self::Row], dir: &Path) -> Result<()>;
+    /// Writes the report's files into `dir` from the sorted, de-duplicated rows; `run` is the
+    /// rest of the run, for outputs that describe it (the workbook's summary sheet).
+    fn write(&self, rows: &[Self::Row], dir: &Path, run: &RunFacts<'_>) -> Result<()>;
 
     /// What the summary says of the rows (`23 auth events, 4 deletions`).
     fn describe(&self, rows: &[Self::Row]) -> String;
+}
+
+/// What the run found besides the rows, for [`Report::write`].
+pub struct RunFacts<'a> {
+    /// The counts.
+    pub tally: &'a Tally,
+    /// Every problem, sorted (what `problems.csv` holds).
+    pub problems: &'a [Problem],
+    /// The options of the run.
+    pub opts: &'a Options,
+}
+
+/// One typed cell of a report: the CSV writes its text, the workbook its type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell<'a> {
+    /// Text (ids included: never a number).
+    Text(Cow<'a, str>),
+    /// A time; None is an empty cell.
+    Time(Option<Timestamp>),
+    /// A count.
+    Count(u64),
+}
+
+impl Cell<'_> {
+    /// The CSV text of the cell.
+    pub fn text(&self, time: &TimeFormat) -> Cow<'_, str> {
+        match self {
+            Cell::Text(t) => Cow::Borrowed(t.as_ref()),
+            Cell::Time(Some(t)) => Cow::Owned(time.format(*t)),
+            Cell::Time(None) => Cow::Borrowed(""),
+            Cell::Count(n) => Cow::Owned(n.to_string()),
+        }
+    }
 }
 
 /// What [`Report::join`] gives back.

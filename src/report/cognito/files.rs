@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use super::extract::{Kind, Row};
 use crate::directory::Directory;
 use crate::options::ReportOptions;
-use crate::timefmt::TimeFormat;
+use crate::report::Cell;
 
 use crate::report::write_csv;
 
@@ -143,27 +143,23 @@ fn write_rows<'r>(
             let cells = header
                 .iter()
                 .map(|column| {
-                    cell(r, column, &opts.time, directory)
+                    cell(r, column, directory)
+                        .map(|c| c.text(&opts.time).into_owned())
                         .ok_or_else(|| anyhow::anyhow!("unknown column {column}"))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            out.row(&cells.iter().map(|c| c.as_ref()).collect::<Vec<&str>>())?;
+            out.row(&cells.iter().map(String::as_str).collect::<Vec<&str>>())?;
         }
         Ok(())
     })
 }
 
-/// The text of the event-report column `column` for `r`; None for an unknown column.
-/// `username` and `email` come from the directory when the record does not say.
-fn cell<'r>(
-    r: &'r Row,
-    column: &str,
-    time: &TimeFormat,
-    directory: &'r Directory,
-) -> Option<Cow<'r, str>> {
+/// The event-report column `column` for `r`; None for an unknown column. `username` and
+/// `email` come from the directory when the record does not say.
+pub fn cell<'r>(r: &'r Row, column: &str, directory: &'r Directory) -> Option<Cell<'r>> {
     let person = || directory.person(&r.sub);
     let text: &str = match column {
-        "event_time" => return Some(Cow::Owned(time.format(r.time))),
+        "event_time" => return Some(Cell::Time(Some(r.time))),
         "kind" => match r.kind {
             Kind::Auth => "auth",
             Kind::Deletion => "deletion",
@@ -188,7 +184,7 @@ fn cell<'r>(
         "event_id" => &r.event_id,
         _ => return None,
     };
-    Some(Cow::Borrowed(text))
+    Some(Cell::Text(Cow::Borrowed(text)))
 }
 
 /// A file name for a sub. Real subs are UUIDs and are used as they are; anything else (the
@@ -218,6 +214,7 @@ pub fn file_name_for_sub(sub: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timefmt::TimeFormat;
 
     #[test]
     fn every_header_column_has_a_cell() {
@@ -240,17 +237,18 @@ mod tests {
             aws_region: "r".into(),
             account_id: "a".into(),
         };
-        let (utc, none) = (TimeFormat::utc(), Directory::default());
+        let none = Directory::default();
+        let text = |c: Option<Cell<'_>>| c.unwrap().text(&TimeFormat::utc()).into_owned();
         for column in AUTH_HEADER
             .iter()
             .chain(DELETION_HEADER)
             .chain(PER_USER_HEADER)
         {
-            assert!(cell(&row, column, &utc, &none).is_some(), "{column}");
+            assert!(cell(&row, column, &none).is_some(), "{column}");
         }
-        assert_eq!(cell(&row, "kind", &utc, &none).unwrap(), "deletion");
-        assert_eq!(cell(&row, "nonsense", &utc, &none), None);
-        assert_eq!(cell(&row, "username", &utc, &none).unwrap(), "");
+        assert_eq!(text(cell(&row, "kind", &none)), "deletion");
+        assert_eq!(cell(&row, "nonsense", &none), None);
+        assert_eq!(text(cell(&row, "username", &none)), "");
 
         // The directory fills a hidden username and the email; a logged username wins.
         let mut known = Directory::default();
@@ -267,13 +265,13 @@ mod tests {
             },
             jiff::Timestamp::UNIX_EPOCH,
         );
-        assert_eq!(cell(&row, "username", &utc, &known).unwrap(), "alice");
-        assert_eq!(cell(&row, "email", &utc, &known).unwrap(), "a@example.com");
+        assert_eq!(text(cell(&row, "username", &known)), "alice");
+        assert_eq!(text(cell(&row, "email", &known)), "a@example.com");
         let logged = Row {
             username: "bob".into(),
             ..row.clone()
         };
-        assert_eq!(cell(&logged, "username", &utc, &known).unwrap(), "bob");
+        assert_eq!(text(cell(&logged, "username", &known)), "bob");
     }
 
     #[test]

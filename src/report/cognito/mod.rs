@@ -6,6 +6,7 @@
 pub mod extract;
 mod files;
 mod users;
+mod workbook;
 
 use std::path::Path;
 
@@ -18,11 +19,12 @@ use crate::filter::Filter;
 use crate::options::{Options, ReportOptions, S3Options};
 use crate::problems::count;
 
-use super::{Joined, Report};
+use super::{Joined, Report, RunFacts};
 
 pub use extract::{Kind, Row};
 pub use files::{AUTH_HEADER, DELETION_HEADER, PER_USER_HEADER, file_name_for_sub};
 pub use users::USERS_HEADER;
+pub use workbook::WORKBOOK_NAME;
 
 /// The `cognito` report.
 pub struct CognitoReport {
@@ -105,12 +107,15 @@ impl Report for CognitoReport {
         }
     }
 
-    fn write(&self, rows: &[Row], dir: &Path) -> Result<()> {
+    fn write(&self, rows: &[Row], dir: &Path, run: &RunFacts<'_>) -> Result<()> {
         let d = &self.directory;
         files::write_events(dir, rows, &self.opts, d)?;
         users::write_users(dir, rows, &self.opts, d)?;
         if self.opts.per_user {
             files::write_per_user(dir, rows, &self.opts, d)?;
+        }
+        if self.opts.xlsx {
+            workbook::write_workbook(dir, rows, d, run)?;
         }
         Ok(())
     }

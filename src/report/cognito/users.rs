@@ -1,5 +1,6 @@
 //! `users.csv`: one line per `sub`, summarising its sign-ins and its deletion.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use crate::directory::Directory;
 use crate::options::ReportOptions;
 use crate::report::record::Outcome;
 
-use crate::report::write_csv;
+use crate::report::{Cell, write_csv};
 
 /// Columns of `users.csv`, a public interface.
 pub const USERS_HEADER: &[&str] = &[
@@ -84,56 +85,77 @@ impl<'a> User<'a> {
     }
 }
 
-/// Writes `users.csv`, ordered by sub: the columns of [`USERS_HEADER`], then one per
-/// `--user-attribute`.
+/// The header of `users.csv`: [`USERS_HEADER`], then one column per `--user-attribute`.
+pub fn header(opts: &ReportOptions) -> Vec<&str> {
+    let mut header = USERS_HEADER.to_vec();
+    header.extend(opts.directory.attributes.iter().map(String::as_str));
+    header
+}
+
+/// The rows of `users.csv`, ordered by sub, as typed cells in [`header`] order.
+pub fn lines<'a>(
+    rows: &'a [Row],
+    opts: &'a ReportOptions,
+    directory: &'a Directory,
+) -> Vec<Vec<Cell<'a>>> {
+    let mut users: BTreeMap<&str, User<'_>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| !r.sub.is_empty()) {
+        users.entry(&r.sub).or_default().add(r);
+    }
+    let text = |t: &'a str| Cell::Text(Cow::Borrowed(t));
+    users
+        .into_iter()
+        .map(|(sub, u)| {
+            let person = directory.person(sub);
+            let username = match (u.username, person) {
+                ("", Some(p)) => p.username.as_str(),
+                (name, _) => name,
+            };
+            let mut cells = vec![
+                text(sub),
+                text(username),
+                text(u.user_pool_id),
+                Cell::Time(u.first_auth),
+                Cell::Time(u.last_auth),
+                Cell::Count(u.auth_events),
+                Cell::Count(u.successes),
+                Cell::Count(u.failures),
+                Cell::Count(u.source_ips.len() as u64),
+                text(u.last_source_ip),
+                text(u.last_user_agent),
+                Cell::Time(u.deleted_at),
+                text(u.deleted_by),
+                text(
+                    person
+                        .and_then(|p| p.attribute("email"))
+                        .unwrap_or_default(),
+                ),
+                text(person.map_or("", |p| p.status.as_str())),
+                Cell::Time(person.and_then(|p| p.created)),
+                text(directory.known(sub, u.user_pool_id).as_str()),
+            ];
+            for name in &opts.directory.attributes {
+                cells.push(text(
+                    person.and_then(|p| p.attribute(name)).unwrap_or_default(),
+                ));
+            }
+            cells
+        })
+        .collect()
+}
+
+/// Writes `users.csv`.
 pub fn write_users(
     dir: &Path,
     rows: &[Row],
     opts: &ReportOptions,
     directory: &Directory,
 ) -> Result<()> {
-    let mut users: BTreeMap<&str, User<'_>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| !r.sub.is_empty()) {
-        users.entry(&r.sub).or_default().add(r);
-    }
-    let time = |t: Option<Timestamp>| t.map(|t| opts.time.format(t)).unwrap_or_default();
-    let attributes = &opts.directory.attributes;
-    let mut header = USERS_HEADER.to_vec();
-    header.extend(attributes.iter().map(String::as_str));
+    let header = header(opts);
     write_csv(&dir.join("users.csv"), opts.excel, &header, |out| {
-        for (sub, u) in &users {
-            let person = directory.person(sub);
-            let username = match (u.username, person) {
-                ("", Some(p)) => p.username.as_str(),
-                (name, _) => name,
-            };
-            let text = |f: fn(&crate::directory::Person) -> &str| person.map_or("", f);
-            let mut cells: Vec<String> = Vec::with_capacity(header.len());
-            cells.extend([
-                username.to_string(),
-                u.user_pool_id.to_string(),
-                time(u.first_auth),
-                time(u.last_auth),
-                u.auth_events.to_string(),
-                u.successes.to_string(),
-                u.failures.to_string(),
-                u.source_ips.len().to_string(),
-                u.last_source_ip.to_string(),
-                u.last_user_agent.to_string(),
-                time(u.deleted_at),
-                u.deleted_by.to_string(),
-                text(|p| p.attribute("email").unwrap_or_default()).to_string(),
-                text(|p| p.status.as_str()).to_string(),
-                time(person.and_then(|p| p.created)),
-                directory.known(sub, u.user_pool_id).as_str().to_string(),
-            ]);
-            for name in attributes {
-                let value = person.and_then(|p| p.attribute(name)).unwrap_or_default();
-                cells.push(value.to_string());
-            }
-            let mut refs: Vec<&str> = vec![sub];
-            refs.extend(cells.iter().map(String::as_str));
-            out.row(&refs)?;
+        for cells in lines(rows, opts, directory) {
+            let texts: Vec<Cow<'_, str>> = cells.iter().map(|c| c.text(&opts.time)).collect();
+            out.row(&texts.iter().map(|t| t.as_ref()).collect::<Vec<&str>>())?;
         }
         Ok(())
     })

@@ -22,7 +22,7 @@ use crate::query::{Column, Named, text_of};
 use crate::report::record::{
     Outcome, caller, content_hash, error_code, event_time, outcome, str_at,
 };
-use crate::report::{Report, write_atomic, write_csv};
+use crate::report::{Report, RunFacts, write_atomic, write_csv};
 use crate::timefmt::TimeFormat;
 
 /// One matching event: its sort key, its cells, and (jsonl) its own bytes.
@@ -181,7 +181,7 @@ impl Report for EventsReport {
         (&row.event_id, row.content_hash)
     }
 
-    fn write(&self, rows: &[EventRow], dir: &Path) -> Result<()> {
+    fn write(&self, rows: &[EventRow], dir: &Path, _run: &RunFacts<'_>) -> Result<()> {
         match self.query.format {
             EventsFormat::Csv => {
                 let header: Vec<&str> = self.query.columns.iter().map(Column::header).collect();
