@@ -13,7 +13,10 @@ const ACCOUNT: &str = "012345678901";
 /// A record with id-like, formula-like and Japanese values; `minute` orders them.
 fn record(id: &str, minute: u32, sub: &str, name: &str, error: Option<&str>) -> String {
     let error = error.map_or(String::new(), |e| format!(r#","errorCode":"{e}""#));
-    let agent = if minute.is_multiple_of(2) {
+    let agent = if minute == 7 {
+        // Control characters and a literal `_x0041_`: escaped in the package, read back whole.
+        r#"ctl\u0001\rx_x0041_y\ud83d\ude00"#.to_string()
+    } else if minute.is_multiple_of(2) {
         r#"=HYPERLINK(\"http://evil.example\",\"x\")"#.to_string()
     } else {
         "日本語のエージェント/1.0".to_string()
@@ -123,6 +126,7 @@ fn the_workbook_holds_every_csv_row_with_typed_cells() {
         "=HYPERLINK(\\\"http://evil.example\\\",\\\"x\\\")",
         "日本語のエージェント/1.0",
         "山田 太郎",
+        r#"ctl\u0001\rx_x0041_y😀"#,
     ] {
         assert!(seen.contains(want), "{want} not in {seen}");
     }

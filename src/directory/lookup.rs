@@ -388,6 +388,7 @@ pub fn save(dir: &Path, pool: &str, people: &[Person]) -> Result<(), Problem> {
     let mut subs: Vec<&String> = merged.by_sub.keys().collect();
     subs.sort();
     std::fs::create_dir_all(dir).map_err(|e| problem(&e))?;
+    crate::report::remove_stale_temps(dir);
     crate::report::write_atomic(&path, |out| {
         use std::io::Write;
         for sub in subs {

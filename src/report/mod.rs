@@ -163,7 +163,7 @@ pub fn check_out_dir(dir: &Path) -> Result<bool> {
 
 /// Removes `.NAME.tmp-PID`, `.users.tmp-PID` and `.users.old-PID` entries whose process is
 /// gone (a run killed before its rename). Entries of a live process are left alone.
-fn remove_stale_temps(dir: &Path) {
+pub fn remove_stale_temps(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };

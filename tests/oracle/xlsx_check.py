@@ -19,6 +19,7 @@ Prints one JSON object with what it saw (types of a few cells, summary notes) on
 import csv
 import datetime
 import json
+import re
 import sys
 import zipfile
 
@@ -32,6 +33,13 @@ REPORTS = ["auth-events", "deletions", "users", "problems"]
 def fail(msg):
     print(msg, file=sys.stderr)
     sys.exit(1)
+
+
+def ooxml_text(v):
+    # Text in the package escapes control characters (and a literal "_x" sequence) as
+    # _xHHHH_ (ECMA-376 ST_Xstring); Excel decodes them, openpyxl leaves inline strings as
+    # stored, so decode here the way Excel does.
+    return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), v)
 
 
 def unguard(v):
@@ -95,6 +103,8 @@ def main():
                     if not isinstance(g, int) or g != int(w):
                         fail(f"{where}: {g!r} is not the integer {w}")
                 else:
+                    if isinstance(g, str):
+                        g = ooxml_text(g)
                     if not isinstance(g, str) or g != unguard(w):
                         fail(f"{where}: {g!r} != {unguard(w)!r}")
                 seen["types"].setdefault(f"{report}.{col}", type(g).__name__)
