@@ -8,6 +8,7 @@
 //! types every stage shares; [`outcome`] what one object gave. [`pipeline`] connects the stages
 //! and is the only place that decides threading; [`commands`] set up and finish each command.
 
+pub mod atomic;
 pub mod aws;
 pub mod cli;
 pub mod commands;

@@ -138,6 +138,9 @@ pub struct ReportOptions {
     pub xlsx_rows_per_sheet: u32,
 }
 
+/// Rows of one workbook sheet, the header row included: Excel's limit.
+pub const MAX_SHEET_ROWS: u32 = 1_048_576;
+
 /// The user directory of the `cognito` report (`--users-from`, `--resolve-users`).
 #[derive(Clone, Debug, Default)]
 pub struct DirectoryOptions {
@@ -159,7 +162,7 @@ impl Default for ReportOptions {
             manifest: None,
             directory: DirectoryOptions::default(),
             xlsx: false,
-            xlsx_rows_per_sheet: crate::report::xlsx::MAX_SHEET_ROWS,
+            xlsx_rows_per_sheet: MAX_SHEET_ROWS,
         }
     }
 }
@@ -211,7 +214,7 @@ impl Options {
                 opts.report.directory = directory;
                 opts.report.xlsx = a.xlsx;
                 if let Some(n) = a.xlsx_rows_per_sheet {
-                    if !(2..=crate::report::xlsx::MAX_SHEET_ROWS).contains(&n) {
+                    if !(2..=MAX_SHEET_ROWS).contains(&n) {
                         bail!("--xlsx-rows-per-sheet must be 2 to 1048576");
                     }
                     opts.report.xlsx_rows_per_sheet = n;
@@ -310,7 +313,7 @@ fn report_from_args(a: ReportArgs, mode: Mode) -> Result<Options> {
         manifest: a.manifest,
         directory: DirectoryOptions::default(),
         xlsx: false,
-        xlsx_rows_per_sheet: crate::report::xlsx::MAX_SHEET_ROWS,
+        xlsx_rows_per_sheet: MAX_SHEET_ROWS,
     };
     let (threads, quiet, progress, limits) = run_from_args(&a.run)?;
     Ok(Options {

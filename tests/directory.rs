@@ -11,7 +11,7 @@ use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::types::AttributeType;
 
 use crate::s3::{Proxy, endpoint};
-use crate::util::{Run, cognito, cognito_into, gzip, report_files, trailsift};
+use crate::util::{Run, cognito, cognito_into, http_client, report_files, trail_object, trailsift};
 
 const ACCOUNT: &str = "111111111111";
 
@@ -25,16 +25,7 @@ fn sign_in(id: &str, minute: u32, sub: &str, pool: &str, username: Option<&str>)
 
 /// Writes one trail object holding `records` under `dir`, laid out as a trail bucket is.
 fn trail(dir: &Path, records: &[String]) {
-    let day = dir.join(format!("AWSLogs/{ACCOUNT}/CloudTrail/eu-west-1/2025/01/15"));
-    fs::create_dir_all(&day).unwrap();
-    let body = format!(r#"{{"Records":[{}]}}"#, records.join(","));
-    fs::write(
-        day.join(format!(
-            "{ACCOUNT}_CloudTrail_eu-west-1_20250115T1005Z_dir0000000000001.json.gz"
-        )),
-        gzip(body.as_bytes()),
-    )
-    .unwrap();
+    trail_object(dir, ACCOUNT, "eu-west-1", "1005", records);
 }
 
 /// `users.csv` as header name → value, by sub.
@@ -229,14 +220,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn cognito_client(rt: &tokio::runtime::Runtime, region: &str) -> Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
     let sdk = rt.block_on(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(http)
+            .http_client(http_client())
             .endpoint_url(endpoint())
             .region(aws_sdk_cognitoidentityprovider::config::Region::new(
                 region.to_string(),

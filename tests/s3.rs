@@ -27,14 +27,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn client(rt: &tokio::runtime::Runtime) -> Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
     let sdk = rt.block_on(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(http)
+            .http_client(crate::util::http_client())
             .endpoint_url(endpoint())
             .region(aws_sdk_s3::config::Region::new("us-east-1"))
             // Never the credential chain: it could ask the instance metadata address.

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::util::{Run, cognito, gzip, root};
+use crate::util::{Run, cognito, root, trail_object};
 
 const ACCOUNT: &str = "012345678901";
 
@@ -30,10 +30,6 @@ fn record(id: &str, minute: u32, sub: &str, name: &str, error: Option<&str>) -> 
 
 /// A trail (one day folder, one object) with `n` sign-ins and a deletion.
 fn trail(dir: &Path, n: u32) {
-    let day = dir.join(format!(
-        "AWSLogs/{ACCOUNT}/CloudTrail/ap-south-1/2025/01/15"
-    ));
-    fs::create_dir_all(&day).unwrap();
     let mut records: Vec<String> = (0..n)
         .map(|i| {
             let error = (i % 3 == 2).then_some("TRUE");
@@ -47,14 +43,7 @@ fn trail(dir: &Path, n: u32) {
         })
         .collect();
     records.push(record("00000042", 50, "1E5", "AdminDeleteUser", None));
-    let body = format!(r#"{{"Records":[{}]}}"#, records.join(","));
-    fs::write(
-        day.join(format!(
-            "{ACCOUNT}_CloudTrail_ap-south-1_20250115T1805Z_xlsx000000000001.json.gz"
-        )),
-        gzip(body.as_bytes()),
-    )
-    .unwrap();
+    trail_object(dir, ACCOUNT, "ap-south-1", "1805", &records);
 }
 
 /// Runs the openpyxl check; returns what it saw (JSON text).

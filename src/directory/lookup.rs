@@ -388,8 +388,8 @@ pub fn save(dir: &Path, pool: &str, people: &[Person]) -> Result<(), Problem> {
     let mut subs: Vec<&String> = merged.by_sub.keys().collect();
     subs.sort();
     std::fs::create_dir_all(dir).map_err(|e| problem(&e))?;
-    crate::report::remove_stale_temps(dir);
-    crate::report::write_atomic(&path, |out| {
+    crate::atomic::remove_stale_temps(dir);
+    crate::atomic::write_atomic(&path, |out| {
         use std::io::Write;
         for sub in subs {
             let (_, p) = &merged.by_sub[sub];

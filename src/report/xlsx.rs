@@ -14,8 +14,7 @@ use rust_xlsxwriter::{ExcelDateTime, Format, Note, Workbook, Worksheet, XlsxErro
 use super::Cell;
 use crate::timefmt::TimeFormat;
 
-/// Rows of one sheet, the header row included: Excel's limit.
-pub const MAX_SHEET_ROWS: u32 = 1_048_576;
+pub use crate::options::MAX_SHEET_ROWS;
 
 /// UTF-16 units of one cell: Excel's limit. Longer text is cut in the workbook (and counted
 /// on the summary sheet); the CSV keeps it whole.

@@ -144,3 +144,22 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
+
+/// Writes one gzipped trail object holding `records`, delivered on 2025-01-15 at `hhmm`, under
+/// `dir` as a trail bucket lays it out.
+pub fn trail_object(dir: &Path, account: &str, region: &str, hhmm: &str, records: &[String]) {
+    let day = dir.join(format!("AWSLogs/{account}/CloudTrail/{region}/2025/01/15"));
+    fs::create_dir_all(&day).unwrap();
+    let body = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+    let name = format!("{account}_CloudTrail_{region}_20250115T{hhmm}Z_test000000000001.json.gz");
+    fs::write(day.join(name), gzip(body.as_bytes())).unwrap();
+}
+
+/// The HTTP client of the tests' own SDK clients (rustls, no default client feature).
+pub fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
