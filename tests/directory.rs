@@ -19,7 +19,9 @@ const ACCOUNT: &str = "111111111111";
 fn sign_in(id: &str, minute: u32, sub: &str, pool: &str, username: Option<&str>) -> String {
     let user = username.map_or(String::new(), |u| format!(r#","username":"{u}""#));
     format!(
-        r#"{{"eventVersion":"1.08","eventTime":"2025-01-15T10:{minute:02}:00Z","eventSource":"cognito-idp.amazonaws.com","eventName":"InitiateAuth","awsRegion":"eu-west-1","sourceIPAddress":"192.0.2.1","userAgent":"ua","recipientAccountId":"{ACCOUNT}","eventID":"{id}","requestParameters":{{"authFlow":"USER_PASSWORD_AUTH","clientId":"c1","userPoolId":"{pool}"{user}}},"additionalEventData":{{"sub":"{sub}"}}}}"#
+        r#"{{"eventVersion":"1.08","eventTime":"2025-01-15T{:02}:{:02}:00Z","eventSource":"cognito-idp.amazonaws.com","eventName":"InitiateAuth","awsRegion":"eu-west-1","sourceIPAddress":"192.0.2.1","userAgent":"ua","recipientAccountId":"{ACCOUNT}","eventID":"{id}","requestParameters":{{"authFlow":"USER_PASSWORD_AUTH","clientId":"c1","userPoolId":"{pool}"{user}}},"additionalEventData":{{"sub":"{sub}"}}}}"#,
+        10 + minute / 60,
+        minute % 60
     )
 }
 
@@ -179,6 +181,28 @@ fn a_bad_snapshot_is_a_named_problem_and_the_rest_is_used() {
     assert_eq!(problems[0][1], "directory");
     assert!(problems[0][2].contains("not valid JSON"), "{problems:?}");
     assert_eq!(users(&run)[S1]["username"], "alice");
+
+    // A folder with no snapshot in it is a problem, and marks nobody deleted.
+    let empty = tmp.path().join("exports");
+    fs::create_dir(&empty).unwrap();
+    fs::write(
+        empty.join("users.txt"),
+        list_users_user(S1, "alice", "", "1"),
+    )
+    .unwrap();
+    let run = cognito(&[
+        logs.to_str().unwrap(),
+        "--users-from",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let problems = run.records("problems.csv");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0][2].contains("no snapshot found here"),
+        "{problems:?}"
+    );
+    assert_eq!(users(&run)[S1]["directory"], "", "no data was read");
 }
 
 #[test]
@@ -308,8 +332,13 @@ fn resolve_users_names_live_users_marks_deleted_ones_and_saves_snapshots() {
     let rt = runtime();
     let eu = cognito_client(&rt, "eu-west-1");
     let us = cognito_client(&rt, "us-east-2");
-    let a_names = ["ann", "0042", "cat", "dan", "eve"];
-    let (pool_a, subs_a) = pool_with(&rt, &eu, &a_names);
+    // 62 users, one deleted: 61 live, two listing pages of 60.
+    let mut a_names: Vec<String> = ["ann", "0042", "cat", "dan", "eve"]
+        .map(String::from)
+        .to_vec();
+    a_names.extend((5..62).map(|i| format!("user{i:02}")));
+    let a_refs: Vec<&str> = a_names.iter().map(String::as_str).collect();
+    let (pool_a, subs_a) = pool_with(&rt, &eu, &a_refs);
     let (pool_b, subs_b) = pool_with(&rt, &us, &["bob", "bea"]);
     delete_user(&rt, &eu, &pool_a, "eve");
     delete_user(&rt, &us, &pool_b, "bea");
@@ -335,20 +364,23 @@ fn resolve_users_names_live_users_marks_deleted_ones_and_saves_snapshots() {
     ];
     let run = cognito_into(&out, &args);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    // Pool A: 5 subs, 4 users → DescribeUserPool + one listing page; pool B: 2 subs → one
+    // Pool A: 62 subs, 61 users → DescribeUserPool + two listing pages; pool B: 2 subs → one
     // filtered ListUsers each.
     let ops = operations(&proxy);
     assert_eq!(ops.get("DescribeUserPool"), Some(&1), "{ops:?}");
-    assert_eq!(ops.get("ListUsers"), Some(&3), "{ops:?}");
+    assert_eq!(ops.get("ListUsers"), Some(&4), "{ops:?}");
     assert!(
-        run.stderr().contains("; 4 Cognito requests"),
+        run.stderr().contains("; 5 Cognito requests"),
         "{}",
         run.stderr()
     );
 
     let u = users(&run);
-    for (name, sub) in a_names.iter().zip(&subs_a).take(4) {
-        assert_eq!(u[sub]["username"], *name);
+    for (i, (name, sub)) in a_names.iter().zip(&subs_a).enumerate() {
+        if i == 4 {
+            continue; // eve, deleted
+        }
+        assert_eq!(&u[sub]["username"], name);
         assert_eq!(u[sub]["email"], format!("{name}@example.com"));
         assert_eq!(u[sub]["directory"], "found");
         assert_eq!(u[sub]["user_status"], "FORCE_CHANGE_PASSWORD");
@@ -363,7 +395,7 @@ fn resolve_users_names_live_users_marks_deleted_ones_and_saves_snapshots() {
     let saved = out.join("directory");
     let lines_a = fs::read_to_string(saved.join(format!("{pool_a}.jsonl"))).unwrap();
     let lines_b = fs::read_to_string(saved.join(format!("{pool_b}.jsonl"))).unwrap();
-    assert_eq!(lines_a.lines().count(), 4);
+    assert_eq!(lines_a.lines().count(), 61);
     assert_eq!(lines_b.lines().count(), 1);
 
     // Offline, from the saved snapshots: the same reports, byte for byte, and no request.
@@ -394,7 +426,11 @@ fn resolve_users_names_live_users_marks_deleted_ones_and_saves_snapshots() {
     assert_eq!(u[&subs_a[0]]["username"], "ann");
     assert_eq!(u[&subs_a[0]]["directory"], "found");
     let lines_a = fs::read_to_string(saved.join(format!("{pool_a}.jsonl"))).unwrap();
-    assert_eq!(lines_a.lines().count(), 4, "ann is still in the saved file");
+    assert_eq!(
+        lines_a.lines().count(),
+        61,
+        "ann is still in the saved file"
+    );
 }
 
 #[test]

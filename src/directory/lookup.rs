@@ -278,9 +278,9 @@ async fn look_up_pool(
 }
 
 async fn user_by_sub(client: &Client, pool: &str, sub: &str) -> Result<Option<Person>, Failure> {
-    // The filter's value is quoted; a sub (from the log) with a quote or backslash in it is no
-    // real sub and is not sent.
-    if sub.contains(['"', '\\']) || sub.chars().any(char::is_control) {
+    // Only what can be a Cognito sub (a UUID: letters, digits, dashes) is sent: the value comes
+    // from the log, and one that Cognito rejects would make the whole pool unreadable.
+    if !is_sub_shaped(sub) {
         return Ok(None);
     }
     let out = client
@@ -296,6 +296,13 @@ async fn user_by_sub(client: &Client, pool: &str, sub: &str) -> Result<Option<Pe
         .iter()
         .filter_map(|u| person(u, pool))
         .find(|p| p.sub == sub))
+}
+
+/// Whether `sub` can be a Cognito sub: 1-128 ASCII letters, digits and dashes.
+fn is_sub_shaped(sub: &str) -> bool {
+    !sub.is_empty()
+        && sub.len() <= 128
+        && sub.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 async fn list_pool(
@@ -373,10 +380,22 @@ pub fn save(dir: &Path, pool: &str, people: &[Person]) -> Result<(), Problem> {
         )
     };
     let mut merged = super::Directory::default();
-    if let Ok(old) = std::fs::read(&path) {
-        for p in snapshot::parse(&old).people {
-            merged.add(p, Timestamp::UNIX_EPOCH);
+    match std::fs::read(&path) {
+        Ok(old) => {
+            let parsed = snapshot::parse(&old);
+            if !parsed.errors.is_empty() {
+                // Rewriting it would lose the entries that could not be read.
+                return Err(problem(&format!(
+                    "the saved file is damaged ({}); it is left as it is: repair or move it",
+                    parsed.errors.join("; ")
+                )));
+            }
+            for p in parsed.people {
+                merged.add(p, Timestamp::UNIX_EPOCH);
+            }
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(problem(&e)),
     }
     let now = Timestamp::now();
     for p in people {
@@ -403,6 +422,14 @@ pub fn save(dir: &Path, pool: &str, people: &[Person]) -> Result<(), Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_sub_shaped_values_are_sent() {
+        assert!(is_sub_shaped("704b1e47-3ab1-4b2a-9e5c-1c2d3e4f5a6b"));
+        assert!(!is_sub_shaped(""));
+        assert!(!is_sub_shaped("a\" or sub = \"b"));
+        assert!(!is_sub_shaped(&"a".repeat(129)));
+    }
 
     #[test]
     fn pool_ids_give_their_region() {

@@ -91,12 +91,21 @@ impl Directory {
     /// Adds one entry read from a source dated `source_time` (a snapshot's modification time,
     /// or the time of a lookup); it replaces an older entry for the same sub.
     pub fn add(&mut self, person: Person, source_time: Timestamp) {
+        let modified = person.modified.unwrap_or(source_time);
+        self.add_ranked(person, modified, source_time);
+    }
+
+    /// Adds what Cognito answered at `now`: newer than any snapshot, whatever its dates say.
+    pub fn add_lookup(&mut self, person: Person, now: Timestamp) {
+        self.add_ranked(person, now, now);
+    }
+
+    fn add_ranked(&mut self, person: Person, modified: Timestamp, source_time: Timestamp) {
+        if person.sub.is_empty() {
+            return;
+        }
         self.added += 1;
-        let rank = (
-            person.modified.unwrap_or(source_time),
-            source_time,
-            self.added,
-        );
+        let rank = (modified, source_time, self.added);
         match self.by_sub.get(&person.sub) {
             Some((held, _)) if *held > rank => {}
             _ => {
@@ -105,8 +114,11 @@ impl Directory {
         }
     }
 
-    /// The entry for `sub`.
+    /// The entry for `sub` (never one for an empty sub).
     pub fn person(&self, sub: &str) -> Option<&Person> {
+        if sub.is_empty() {
+            return None;
+        }
         self.by_sub.get(sub).map(|(_, p)| p)
     }
 
@@ -163,10 +175,7 @@ pub struct Built {
 /// Reads every snapshot and, with `--resolve-users`, looks up the wanted subs and saves the
 /// answers under `<out>/directory/`. Never fails: what cannot be read is a problem.
 pub fn build(opts: &DirectoryOptions, aws: &S3Options, out_dir: &Path, wanted: &Wanted) -> Built {
-    let mut directory = Directory {
-        offline: !opts.users_from.is_empty(),
-        ..Directory::default()
-    };
+    let mut directory = Directory::default();
     let mut problems = Vec::new();
     let saved_dir = out_dir.join(SAVED_FOLDER);
     let mut roots: Vec<PathBuf> = opts.users_from.clone();
@@ -176,7 +185,18 @@ pub fn build(opts: &DirectoryOptions, aws: &S3Options, out_dir: &Path, wanted: &
         roots.push(saved_dir.clone());
     }
     for root in &roots {
-        read_snapshots(root, &mut directory, &mut problems);
+        let read = read_snapshots(root, &mut directory, &mut problems);
+        if read == 0 && root.is_dir() && opts.users_from.contains(root) && !has_snapshots(root) {
+            problems.push(Problem::new(
+                root.display().to_string(),
+                Stage::Directory,
+                "no snapshot found here (.json, .jsonl, .ndjson, optionally .gz)",
+            ));
+        }
+        // Only data actually read from --users-from makes unfound subs `not-found`.
+        if read > 0 && opts.users_from.contains(root) {
+            directory.offline = true;
+        }
     }
     let mut requests = None;
     if opts.resolve {
@@ -189,7 +209,7 @@ pub fn build(opts: &DirectoryOptions, aws: &S3Options, out_dir: &Path, wanted: &
             }
         }
         for person in found.people.into_values().flatten() {
-            directory.add(person, now);
+            directory.add_lookup(person, now);
         }
         directory.looked_up = found.complete;
         problems.extend(found.problems);
@@ -205,8 +225,10 @@ pub fn build(opts: &DirectoryOptions, aws: &S3Options, out_dir: &Path, wanted: &
 pub const SAVED_FOLDER: &str = "directory";
 
 /// Reads one `--users-from` path: a file, or every `.json`, `.jsonl`, `.ndjson` (optionally
-/// `.gz`) file under a folder, in name order; hidden names (temporary files) are left out.
-fn read_snapshots(root: &Path, directory: &mut Directory, problems: &mut Vec<Problem>) {
+/// `.gz`; any case) file under a folder, in name order; hidden names (temporary files) are left
+/// out. Returns how many files gave at least one user.
+fn read_snapshots(root: &Path, directory: &mut Directory, problems: &mut Vec<Problem>) -> usize {
+    let mut useful = 0;
     let mut files = Vec::new();
     if root.is_dir() {
         walk(root, &mut files, problems);
@@ -239,10 +261,14 @@ fn read_snapshots(root: &Path, directory: &mut Directory, problems: &mut Vec<Pro
         for why in parsed.errors {
             problems.push(Problem::new(&name, Stage::Directory, why));
         }
+        if !parsed.people.is_empty() {
+            useful += 1;
+        }
         for person in parsed.people {
             directory.add(person, time);
         }
     }
+    useful
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
@@ -271,8 +297,16 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
     }
 }
 
+/// Whether a folder holds any snapshot file (by name) at any depth.
+fn has_snapshots(dir: &Path) -> bool {
+    let mut files = Vec::new();
+    walk(dir, &mut files, &mut Vec::new());
+    !files.is_empty()
+}
+
 fn is_snapshot_name(name: &str) -> bool {
-    let name = name.strip_suffix(".gz").unwrap_or(name);
+    let name = name.to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
     [".json", ".jsonl", ".ndjson"]
         .iter()
         .any(|ext| name.ends_with(ext))
@@ -316,6 +350,17 @@ mod tests {
             at("2025-06-01T00:00:00Z"),
         );
         assert_eq!(d.person("s2").unwrap().username, "renamed");
+        // A lookup is newer than a snapshot written before it, even when Cognito says the user
+        // was last modified long before the snapshot file was.
+        d.add(person("s4", "snapshot", None), at("2026-01-01T00:00:00Z"));
+        d.add_lookup(
+            person("s4", "cognito", Some("2020-01-01T00:00:00Z")),
+            at("2026-06-01T00:00:00Z"),
+        );
+        assert_eq!(d.person("s4").unwrap().username, "cognito");
+        // No entry for an empty sub.
+        d.add(person("", "nobody", None), at("2025-01-01T00:00:00Z"));
+        assert!(d.person("").is_none());
         // A tie goes to the entry read last.
         d.add(person("s3", "first", None), at("2025-01-01T00:00:00Z"));
         d.add(person("s3", "second", None), at("2025-01-01T00:00:00Z"));
@@ -354,7 +399,7 @@ mod tests {
         fs::write(dir.path().join("bad.json"), "{\"Foo\": 1}").unwrap();
         let mut d = Directory::default();
         let mut problems = Vec::new();
-        read_snapshots(dir.path(), &mut d, &mut problems);
+        assert_eq!(read_snapshots(dir.path(), &mut d, &mut problems), 2);
         assert_eq!(d.person("s1").unwrap().username, "a");
         assert_eq!(d.person("s2").unwrap().username, "b");
         assert!(d.person("s3").is_none(), "hidden temp files are not read");

@@ -120,13 +120,21 @@ fn read_document(doc: &Value, out: &mut Vec<Person>, missing_sub: &mut u64) -> R
                 let Value::Array(users) = users else {
                     return Err("has a Users field that is not an array".into());
                 };
+                // A bad item is named; the items after it are still read.
+                let mut bad = Vec::new();
                 for (i, u) in users.iter().enumerate() {
                     match u {
                         Value::Object(u) => add(u),
-                        _ => return Err(format!("has a Users item {i} that is not an object")),
+                        _ => bad.push(i.to_string()),
                     }
                 }
-                return Ok(());
+                return match bad.is_empty() {
+                    true => Ok(()),
+                    false => Err(format!(
+                        "has Users items that are not objects (items {})",
+                        bad.join(", ")
+                    )),
+                };
             }
             if let Some(Value::Object(u)) = o.get("User") {
                 add(u);
@@ -178,7 +186,8 @@ fn person(user: &Map<String, Value>) -> Option<Person> {
     let sub = attributes
         .iter()
         .find(|(n, _)| n == "sub")
-        .map(|(_, v)| v.clone())?;
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty())?;
     let text = |key: &str| {
         user.get(key)
             .and_then(Value::as_str)
@@ -348,6 +357,25 @@ mod tests {
         );
         assert!(
             parsed.errors[2].starts_with("1 user without a sub"),
+            "{:?}",
+            parsed.errors
+        );
+    }
+
+    #[test]
+    fn a_bad_item_does_not_hide_the_users_after_it_and_empty_subs_are_dropped() {
+        let text = format!(
+            "{{\"Users\":[{}, 7, {}, {}]}}",
+            user(SUB_A, "a", "1"),
+            user(SUB_B, "b", "2"),
+            user("", "empty", "3")
+        );
+        let parsed = parse(text.as_bytes());
+        let names: Vec<&str> = parsed.people.iter().map(|p| p.username.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(parsed.errors.len(), 2, "{:?}", parsed.errors);
+        assert!(
+            parsed.errors[0].contains("(items 1)"),
             "{:?}",
             parsed.errors
         );

@@ -23,14 +23,19 @@ pub const MAX_CELL_UNITS: usize = 32_767;
 /// Widest a column is made, in characters; longer text is cut in display only.
 const MAX_WIDTH: usize = 60;
 
-/// The number format of every time cell.
+/// The number format of time cells with whole seconds.
 pub const TIME_FORMAT: &str = "yyyy-mm-dd hh:mm:ss";
+
+/// The number format of time cells with a fraction of a second (Excel rounds the seconds it
+/// shows, so the fraction is shown rather than rounded into the next second).
+pub const TIME_FORMAT_MS: &str = "yyyy-mm-dd hh:mm:ss.000";
 
 /// A workbook being written.
 pub struct Book {
     workbook: Workbook,
     time: TimeFormat,
     time_format: Format,
+    time_format_ms: Format,
     header_format: Format,
     rows_per_sheet: u32,
     /// Cells cut to Excel's length limit.
@@ -56,6 +61,7 @@ impl Book {
             workbook: Workbook::new(),
             time: time.clone(),
             time_format: Format::new().set_num_format(TIME_FORMAT),
+            time_format_ms: Format::new().set_num_format(TIME_FORMAT_MS),
             header_format: Format::new().set_bold(),
             rows_per_sheet: rows_per_sheet.clamp(2, MAX_SHEET_ROWS),
             cut_cells: 0,
@@ -122,13 +128,12 @@ impl Book {
                         }
                         match excel_time(&self.time, *t) {
                             Ok(dt) => {
-                                sheet.write_datetime_with_format(
-                                    row_in_part,
-                                    col16,
-                                    dt,
-                                    &self.time_format,
-                                )?;
-                                TIME_FORMAT.len()
+                                let format = match t.subsec_nanosecond() {
+                                    0 => &self.time_format,
+                                    _ => &self.time_format_ms,
+                                };
+                                sheet.write_datetime_with_format(row_in_part, col16, dt, format)?;
+                                TIME_FORMAT_MS.len()
                             }
                             Err(_) => {
                                 let text = self.time.format(*t);
@@ -235,9 +240,14 @@ pub fn note_zone(sheet: &mut Worksheet, row: u32, col: u16, zone: &str) -> Resul
     Ok(())
 }
 
-/// `t` as an Excel date-time in `zone` (milliseconds kept).
+/// `t` as an Excel date-time in `zone` (milliseconds kept); Err outside 1900-03-01 to 9999
+/// (before March 1900 Excel's serial dates are off by its 1900 leap-year bug, and before 1900
+/// they do not exist).
 pub fn excel_time(zone: &TimeFormat, t: jiff::Timestamp) -> Result<ExcelDateTime, XlsxError> {
     let c = zone.civil(t);
+    if c.date() < jiff::civil::date(1900, 3, 1) {
+        return Err(XlsxError::DateTimeRangeError("before 1900-03-01".into()));
+    }
     ExcelDateTime::from_ymd(c.year() as u16, c.month() as u8, c.day() as u8)?.and_hms_milli(
         c.hour() as u16,
         c.minute() as u8,

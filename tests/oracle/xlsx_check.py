@@ -24,6 +24,7 @@ import sys
 import zipfile
 
 import openpyxl
+from openpyxl.utils import get_column_letter
 
 TIME_COLUMNS = {"event_time", "first_auth", "last_auth", "deleted_at", "user_created"}
 COUNT_COLUMNS = {"auth_events", "successes", "failures", "source_ips"}
@@ -73,9 +74,10 @@ def main():
             ws = wb[n]
             if ws.freeze_panes != "A2":
                 fail(f"{n}: header not frozen ({ws.freeze_panes})")
-            if not ws.auto_filter.ref:
-                fail(f"{n}: no autofilter")
             got = list(ws.iter_rows(values_only=True))
+            want_ref = f"A1:{get_column_letter(len(header))}{len(got)}"
+            if ws.auto_filter.ref != want_ref:
+                fail(f"{n}: autofilter {ws.auto_filter.ref!r}, not {want_ref!r}")
             if list(got[0]) != header:
                 fail(f"{n}: header {got[0]} != {header}")
             cells.extend(got[1:])
@@ -111,11 +113,38 @@ def main():
                 if col in ("account_id", "username", "sub", "event_id", "client_id", "error_code", "user_agent", "name"):
                     seen.setdefault("values", {}).setdefault(f"{report}.{col}", []).append(g)
     summary = wb["summary"]
+    table = None
     for row in summary.iter_rows(values_only=True):
         if row[0] == "note":
             seen["notes"].append(row[1])
         if row[0] == "time zone":
             seen["zone"] = row[1]
+        if table is not None and isinstance(row[0], datetime.datetime):
+            table[row[0].date().isoformat()] = list(row[1:4])
+        if row[0] == "day":
+            table = {}
+    # The per-day table: each CSV event counted on its day in the report's zone (the date
+    # part of the CSV time, which carries the zone's offset).
+    want = {}
+    for report, col in (("auth-events", None), ("deletions", 2)):
+        with open(f"{out}/{report}.csv", newline="", encoding="utf-8-sig") as f:
+            for r in csv.DictReader(f):
+                day = want.setdefault(r["event_time"][:10], [0, 0, 0])
+                if report == "deletions":
+                    day[2] += 1
+                elif r["outcome"] == "success":
+                    day[0] += 1
+                else:
+                    day[1] += 1
+    if table is None:
+        fail("summary: no per-day table")
+    for day, counts in want.items():
+        if table.get(day) != counts:
+            fail(f"summary: {day} has {table.get(day)}, the CSVs give {counts}")
+    for day, counts in table.items():
+        if day not in want and counts != [0, 0, 0]:
+            fail(f"summary: {day} has {counts}, the CSVs have no event that day")
+    seen["days"] = {d: c for d, c in table.items() if d in want}
     charts = [n for n in zipfile.ZipFile(path).namelist() if n.startswith("xl/charts/chart")]
     if not charts:
         fail("no chart part in the package")

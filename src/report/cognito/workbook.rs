@@ -28,6 +28,10 @@ pub const WORKBOOK_NAME: &str = "trailsift-report.xlsx";
 /// would otherwise be tens of thousands of empty rows): past that, only days with events.
 const MAX_TABLE_DAYS: i64 = 3_660;
 
+/// At most this many rows of the per-day table (only hostile times give more distinct days);
+/// the rest are left out of the table and chart, and a note says how many.
+const MAX_TABLE_ROWS: usize = 100_000;
+
 /// Writes the workbook.
 pub fn write_workbook(
     dir: &Path,
@@ -184,8 +188,8 @@ fn summary_sheet(
             put(sheet, &mut row, &label, Value::Count(*n))?;
         }
     }
-    put(sheet, &mut row, "time zone", Value::Text(&zone))?;
     note_zone(sheet, row, 1, &zone)?;
+    put(sheet, &mut row, "time zone", Value::Text(&zone))?;
     for (label, at) in [
         ("window start", opts.filter.start),
         ("window end (exclusive)", opts.filter.end),
@@ -209,6 +213,12 @@ fn summary_sheet(
         put(sheet, &mut row, "source", Value::Text(&name))?;
     }
     let mut notes = Vec::new();
+    if days.len() > MAX_TABLE_ROWS {
+        notes.push(format!(
+            "the events fall on {} distinct days; the per-day table shows the first {MAX_TABLE_ROWS}",
+            days.len()
+        ));
+    }
     for p in placed {
         if p.sheets.len() > 1 {
             notes.push(format!(
@@ -245,7 +255,7 @@ fn summary_sheet(
         sheet.write_string_with_format(top, col as u16, *h, &bold)?;
     }
     let mut r = top;
-    for (day, counts) in &days {
+    for (day, counts) in days.iter().take(MAX_TABLE_ROWS) {
         r += 1;
         let dt = ExcelDateTime::from_ymd(day.year() as u16, day.month() as u8, day.day() as u8);
         match dt {
