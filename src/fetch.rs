@@ -145,11 +145,7 @@ pub fn classify<E: std::error::Error + ProvideErrorMetadata + 'static>(e: &SdkEr
 
 /// The innermost cause of an error, in words (`connection reset by peer`).
 fn first_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
+    crate::problems::error_chain(e).pop().unwrap_or_default()
 }
 
 /// `1 attempt`, `3 attempts`.

@@ -229,6 +229,32 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The text of an error and of each of its sources, outermost first (the SDK's errors say
+/// little on top and the cause at the bottom).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        chain.push(err.to_string());
+        cur = err.source();
+    }
+    chain
+}
+
+/// `text` on one line (control characters become spaces), cut after `max` bytes, at a
+/// character boundary, with `...`.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.len() > max {
+        format!("{}...", &flat[..flat.floor_char_boundary(max)])
+    } else {
+        flat
+    }
+}
+
 /// Strips terminal control characters (escape sequences, CR, ...) from text headed for stderr,
 /// so that a hostile key or error message cannot rewrite the user's terminal.
 pub fn printable(text: &str) -> String {

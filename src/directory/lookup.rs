@@ -26,7 +26,7 @@ use jiff::Timestamp;
 
 use super::{Person, Wanted, snapshot};
 use crate::options::S3Options;
-use crate::problems::{Problem, Stage};
+use crate::problems::{Problem, Stage, error_chain};
 
 /// Cognito calls in flight at once.
 pub const CONCURRENCY: usize = 4;
@@ -171,13 +171,7 @@ impl Failure {
             _ => return Failure::Other(format!("{code}: {}", one_line(&message))),
         }
         // No answer from Cognito: the first causes of the error chain say why.
-        let mut chain = Vec::new();
-        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-        while let Some(err) = cur {
-            chain.push(err.to_string());
-            cur = err.source();
-        }
-        let text = chain.join(": ");
+        let text = error_chain(e).join(": ");
         if text.to_lowercase().contains("no credentials") {
             return Failure::Other(
                 "no AWS credentials found to call Cognito: run `aws configure` (or `aws sso \
@@ -216,15 +210,9 @@ impl Failure {
     }
 }
 
+/// An error text from Cognito, on one line, at most 300 bytes.
 fn one_line(text: &str) -> String {
-    let flat: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    match flat.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}...", &flat[..cut]),
-        None => flat,
-    }
+    crate::problems::one_line(text, 300)
 }
 
 /// Every wanted sub of one pool that the pool knows. `Err` holds what was found before the

@@ -34,7 +34,7 @@ use crate::aws;
 use crate::fetch::{GetFailure, Skip, classify, describe, s3_object};
 use crate::object::{Location, ObjectRef, RawObject, SourceSpec};
 use crate::options::{Options, S3Options};
-use crate::problems::{Problem, SkipReason, Stage};
+use crate::problems::{Problem, SkipReason, Stage, error_chain, one_line};
 use crate::retry::{Patience, Retrier};
 
 use super::layout::{self, Prune};
@@ -263,12 +263,7 @@ pub(crate) fn connect_error<E: std::error::Error + 'static>(
     e: &SdkError<E>,
     s3: &S3Options,
 ) -> String {
-    let mut chain = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        chain.push(err.to_string());
-        cur = err.source();
-    }
+    let chain = error_chain(e);
     let text = chain.join(": ").to_lowercase();
     let profile = s3
         .profile
@@ -329,15 +324,7 @@ pub(crate) fn connect_error<E: std::error::Error + 'static>(
 
 /// The first 200 characters of an error text, on one line.
 fn short(text: &str) -> String {
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if one_line.len() > 200 {
-        format!("{}...", &one_line[..one_line.floor_char_boundary(200)])
-    } else {
-        one_line
-    }
+    one_line(text, 200)
 }
 
 /// Where a source's walk starts: `s3://bucket/key` naming one object is that object (read
