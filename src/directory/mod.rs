@@ -185,8 +185,8 @@ pub fn build(opts: &DirectoryOptions, aws: &S3Options, out_dir: &Path, wanted: &
         roots.push(saved_dir.clone());
     }
     for root in &roots {
-        let read = read_snapshots(root, &mut directory, &mut problems);
-        if read == 0 && root.is_dir() && opts.users_from.contains(root) && !has_snapshots(root) {
+        let (files, read) = read_snapshots(root, &mut directory, &mut problems);
+        if files == 0 && opts.users_from.contains(root) {
             problems.push(Problem::new(
                 root.display().to_string(),
                 Stage::Directory,
@@ -226,8 +226,12 @@ pub const SAVED_FOLDER: &str = "directory";
 
 /// Reads one `--users-from` path: a file, or every `.json`, `.jsonl`, `.ndjson` (optionally
 /// `.gz`; any case) file under a folder, in name order; hidden names (temporary files) are left
-/// out. Returns how many files gave at least one user.
-fn read_snapshots(root: &Path, directory: &mut Directory, problems: &mut Vec<Problem>) -> usize {
+/// out. Returns how many snapshot files it found, and how many of them gave at least one user.
+fn read_snapshots(
+    root: &Path,
+    directory: &mut Directory,
+    problems: &mut Vec<Problem>,
+) -> (usize, usize) {
     let mut useful = 0;
     let mut files = Vec::new();
     if root.is_dir() {
@@ -236,6 +240,7 @@ fn read_snapshots(root: &Path, directory: &mut Directory, problems: &mut Vec<Pro
     } else {
         files.push(root.to_path_buf());
     }
+    let found = files.len();
     for path in files {
         let name = path.display().to_string();
         let read = fs::read(&path).and_then(|bytes| {
@@ -268,7 +273,7 @@ fn read_snapshots(root: &Path, directory: &mut Directory, problems: &mut Vec<Pro
             directory.add(person, time);
         }
     }
-    useful
+    (found, useful)
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
@@ -295,13 +300,6 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
             files.push(path);
         }
     }
-}
-
-/// Whether a folder holds any snapshot file (by name) at any depth.
-fn has_snapshots(dir: &Path) -> bool {
-    let mut files = Vec::new();
-    walk(dir, &mut files, &mut Vec::new());
-    !files.is_empty()
 }
 
 fn is_snapshot_name(name: &str) -> bool {
@@ -399,7 +397,7 @@ mod tests {
         fs::write(dir.path().join("bad.json"), "{\"Foo\": 1}").unwrap();
         let mut d = Directory::default();
         let mut problems = Vec::new();
-        assert_eq!(read_snapshots(dir.path(), &mut d, &mut problems), 2);
+        assert_eq!(read_snapshots(dir.path(), &mut d, &mut problems), (3, 2));
         assert_eq!(d.person("s1").unwrap().username, "a");
         assert_eq!(d.person("s2").unwrap().username, "b");
         assert!(d.person("s3").is_none(), "hidden temp files are not read");

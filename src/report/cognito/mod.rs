@@ -110,12 +110,13 @@ impl Report for CognitoReport {
     fn write(&self, rows: &[Row], dir: &Path, run: &RunFacts<'_>) -> Result<()> {
         let d = &self.directory;
         files::write_events(dir, rows, &self.opts, d)?;
-        users::write_users(dir, rows, &self.opts, d)?;
+        let user_lines = users::lines(rows, &self.opts, d);
+        users::write_users(dir, &user_lines, &self.opts)?;
         if self.opts.per_user {
             files::write_per_user(dir, rows, &self.opts, d)?;
         }
         if self.opts.xlsx {
-            workbook::write_workbook(dir, rows, d, run)?;
+            workbook::write_workbook(dir, rows, user_lines, d, run)?;
         }
         Ok(())
     }

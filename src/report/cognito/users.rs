@@ -144,16 +144,11 @@ pub fn lines<'a>(
         .collect()
 }
 
-/// Writes `users.csv`.
-pub fn write_users(
-    dir: &Path,
-    rows: &[Row],
-    opts: &ReportOptions,
-    directory: &Directory,
-) -> Result<()> {
+/// Writes `users.csv` from its [`lines`].
+pub fn write_users(dir: &Path, lines: &[Vec<Cell<'_>>], opts: &ReportOptions) -> Result<()> {
     let header = header(opts);
     write_csv(&dir.join("users.csv"), opts.excel, &header, |out| {
-        for cells in lines(rows, opts, directory) {
+        for cells in lines {
             let texts: Vec<Cow<'_, str>> = cells.iter().map(|c| c.text(&opts.time)).collect();
             out.row(&texts.iter().map(|t| t.as_ref()).collect::<Vec<&str>>())?;
         }

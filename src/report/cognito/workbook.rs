@@ -36,6 +36,7 @@ const MAX_TABLE_ROWS: usize = 100_000;
 pub fn write_workbook(
     dir: &Path,
     rows: &[Row],
+    user_lines: Vec<Vec<Cell<'_>>>,
     directory: &Directory,
     run: &RunFacts<'_>,
 ) -> Result<()> {
@@ -56,7 +57,6 @@ pub fn write_workbook(
         events(Kind::Deletion, DELETION_HEADER),
     )?;
     let user_header = users::header(opts);
-    let user_lines = users::lines(rows, opts, directory);
     let user_count = user_lines.len() as u64;
     let users_placed = book.data_sheet("users", &user_header, user_lines.into_iter())?;
     let problems = book.data_sheet(
