@@ -193,6 +193,20 @@ pub mod serde_like {
     }
 }
 
+/// An AWS config and credentials file under `dir` defining profile `audit` (its region, and an
+/// access key id the proxy log can tell apart).
+fn audit_profile(dir: &Path, region: &str, key_id: &str) -> (PathBuf, PathBuf) {
+    let config = dir.join("config");
+    let credentials = dir.join("credentials");
+    fs::write(&config, format!("[profile audit]\nregion = {region}\n")).unwrap();
+    fs::write(
+        &credentials,
+        format!("[audit]\naws_access_key_id = {key_id}\naws_secret_access_key = secret\n"),
+    )
+    .unwrap();
+    (config, credentials)
+}
+
 fn s3_args<'a>(source: &'a str, url: &'a str) -> Vec<&'a str> {
     vec![source, "--endpoint-url", url]
 }
@@ -727,14 +741,7 @@ fn a_server_that_disappears_mid_run_is_reported_not_hidden() {
 fn a_named_profile_supplies_credentials_and_unsigned_requests_are_unsigned() {
     upload_dir("ts-profile", &root().join("testdata/formats"), "");
     let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("config");
-    let credentials = tmp.path().join("credentials");
-    fs::write(&config, "[profile audit]\nregion = eu-west-1\n").unwrap();
-    fs::write(
-        &credentials,
-        "[audit]\naws_access_key_id = from-profile\naws_secret_access_key = secret\n",
-    )
-    .unwrap();
+    let (config, credentials) = audit_profile(tmp.path(), "eu-west-1", "from-profile");
     let proxy = Proxy::start(&[]);
     let run_as = |extra: &[&str]| {
         let out = tmp.path().join(format!("r{}", extra.len()));
@@ -1123,14 +1130,7 @@ fn a_prefix_with_no_objects_is_fatal_and_names_what_is_there() {
 fn an_explicit_profile_wins_over_keys_in_the_environment() {
     upload_dir("ts-precedence", &root().join("testdata/formats"), "");
     let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("config");
-    let credentials = tmp.path().join("credentials");
-    fs::write(&config, "[profile audit]\nregion = us-east-1\n").unwrap();
-    fs::write(
-        &credentials,
-        "[audit]\naws_access_key_id = FROMPROFILE\naws_secret_access_key = secret\n",
-    )
-    .unwrap();
+    let (config, credentials) = audit_profile(tmp.path(), "us-east-1", "FROMPROFILE");
     let proxy = Proxy::start(&[]);
     let output = crate::util::command()
         .args([
