@@ -35,6 +35,11 @@ pub enum Command {
     /// Copy just the trail objects a window needs from S3 into a local directory.
     #[command(after_help = EXIT_HELP)]
     Sync(SyncArgs),
+    /// Write the cognito reports from the states of sharded runs (`cognito --state DIR
+    /// --shard K/N`): the same reports as one run over the whole archive. The SOURCEs are
+    /// the state directories; the report options are cognito's.
+    #[command(after_help = EXIT_HELP)]
+    Merge(CognitoArgs),
 }
 
 /// Arguments of `trailsift cognito`.
@@ -72,6 +77,25 @@ pub struct CognitoArgs {
     /// Rows per workbook sheet, header included (default Excel's 1048576; for tests).
     #[arg(long, value_name = "N", hide = true)]
     pub xlsx_rows_per_sheet: Option<u32>,
+
+    /// Keep what every object gave in DIR/trailsift.db (SQLite), and read only objects that
+    /// are new or changed since: the reports are the same as without it. See README,
+    /// "Incremental runs".
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
+    /// With --state: list the sealed day folders of S3 sources again (they are not, by default).
+    #[arg(long, requires = "state")]
+    pub relist: bool,
+
+    /// With --state: drop from the state (and so from the reports) the objects that are no
+    /// longer in the sources. By default they stay and are reported.
+    #[arg(long, requires = "state")]
+    pub prune_state: bool,
+
+    /// With --state: discard what the state holds and read everything again.
+    #[arg(long, requires = "state")]
+    pub rebuild_state: bool,
 }
 
 const EVENTS_HELP: &str = "\
@@ -159,6 +183,12 @@ pub struct ReportArgs {
     /// Write one line per object (location, size, records, matched, status) to FILE.
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+
+    /// Take only share K of N of the archive (0 <= K < N), split by account, region and day
+    /// folder: N runs with K = 0..N-1 read every object exactly once. `auto/N` takes K from
+    /// JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
 
     #[command(flatten)]
     #[allow(missing_docs)]

@@ -27,6 +27,7 @@ pub fn fetch_local(object: ObjectRef) -> Result<RawObject, Problem> {
                 location: object.location,
                 bytes,
                 sniff: object.sniff,
+                tag: object.tag,
             }),
             Err(e) => Err(Problem::new(name, Stage::Fetch, e.to_string())),
         },

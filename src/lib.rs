@@ -4,7 +4,8 @@
 //! The data flow, one module per stage: [`source`] lists objects, [`fetch`] reads them,
 //! [`decode`] turns bytes into records, a [`report`] turns records into rows and writes its
 //! files, with the common [`filter`] for the window, accounts and regions; [`directory`] names
-//! the `cognito` report's users from user-pool snapshots and lookups. [`object`] holds the
+//! the `cognito` report's users from user-pool snapshots and lookups; [`state`] keeps what
+//! every object gave for incremental runs (`--state`). [`object`] holds the
 //! types every stage shares; [`outcome`] what one object gave. [`pipeline`] connects the stages
 //! and is the only place that decides threading; [`commands`] set up and finish each command.
 
@@ -27,6 +28,7 @@ pub mod query;
 pub mod report;
 pub mod retry;
 pub mod source;
+pub mod state;
 pub mod summary;
 pub mod timefmt;
 

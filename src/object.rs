@@ -78,6 +78,9 @@ pub struct ObjectRef {
     /// Its name has no extension (Firehose writes such names): read it only if its content
     /// looks like data, else skip it as not a log.
     pub sniff: bool,
+    /// What tells a changed object from the one read before (`--state`): the S3 ETag, or a
+    /// local file's modification time; None when not known.
+    pub tag: Option<String>,
 }
 
 /// An object's bytes, as stored (gzip or not).
@@ -89,6 +92,8 @@ pub struct RawObject {
     pub bytes: Vec<u8>,
     /// Read only if the content looks like data (see [`ObjectRef::sniff`]).
     pub sniff: bool,
+    /// Its [`ObjectRef::tag`].
+    pub tag: Option<String>,
 }
 
 /// The local path for `key` under `dir`, or None when the key could leave `dir` (`..`, `.`,

@@ -16,6 +16,7 @@ use crate::decode::DEFAULT_MAX_DECOMPRESSED_TOTAL_BYTES;
 use crate::decode::{DEFAULT_MAX_DECOMPRESSED_BYTES, Limits};
 use crate::object::SourceSpec;
 use crate::query::{Column, Where, merge_equals};
+pub use crate::source::layout::Shard;
 use crate::timefmt::{TimeFormat, parse_time_arg};
 
 /// What the run does.
@@ -31,6 +32,24 @@ pub enum Mode {
         /// The target directory.
         dir: PathBuf,
     },
+    /// Write the Cognito reports from shard states (`trailsift merge`).
+    Merge {
+        /// The state directories.
+        states: Vec<PathBuf>,
+    },
+}
+
+/// `--state` and its flags.
+#[derive(Clone, Debug, Default)]
+pub struct StateOptions {
+    /// The state directory.
+    pub dir: PathBuf,
+    /// List sealed day folders again.
+    pub relist: bool,
+    /// Forget objects no longer in the sources.
+    pub prune: bool,
+    /// Discard the state first.
+    pub rebuild: bool,
 }
 
 /// Everything a run needs, checked.
@@ -58,6 +77,8 @@ pub struct Options {
     pub strict: bool,
     /// Parse every object, even trail objects that never mention Cognito.
     pub full_parse: bool,
+    /// Incremental runs (`--state`).
+    pub state: Option<StateOptions>,
 }
 
 impl Default for Options {
@@ -74,6 +95,7 @@ impl Default for Options {
             progress: false,
             strict: false,
             full_parse: false,
+            state: None,
         }
     }
 }
@@ -115,6 +137,8 @@ pub struct FilterOptions {
     pub accounts: BTreeSet<String>,
     /// Only these trail regions (empty: all).
     pub regions: BTreeSet<String>,
+    /// Only this share of the archive (`--shard K/N`).
+    pub shard: Option<Shard>,
 }
 
 /// How the reports are written.
@@ -207,9 +231,43 @@ impl Options {
     /// Parses and checks the command line. Every error is one line, before any work starts.
     pub fn from_args(args: Args) -> Result<Options> {
         match args.command {
+            Command::Merge(a) => {
+                for (set, flag) in [
+                    (a.state.is_some(), "--state"),
+                    (a.common.shard.is_some(), "--shard"),
+                    (a.common.manifest.is_some(), "--manifest"),
+                ] {
+                    if set {
+                        bail!("merge takes no {flag}: it reads the states given as its sources");
+                    }
+                }
+                let states: Vec<PathBuf> = a.common.sources.iter().map(PathBuf::from).collect();
+                for dir in &states {
+                    if !dir.join(crate::state::DB_NAME).is_file() {
+                        bail!(
+                            "merge: {} holds no state ({} is missing)",
+                            dir.display(),
+                            crate::state::DB_NAME
+                        );
+                    }
+                }
+                let mut opts = Options::from_args(Args {
+                    command: Command::Cognito(a),
+                })?;
+                opts.sources.clear();
+                opts.mode = Mode::Merge { states };
+                Ok(opts)
+            }
             Command::Cognito(a) => {
                 let directory = directory_from_args(&a)?;
+                let state = a.state.as_ref().map(|dir| StateOptions {
+                    dir: dir.clone(),
+                    relist: a.relist,
+                    prune: a.prune_state,
+                    rebuild: a.rebuild_state,
+                });
                 let mut opts = report_from_args(a.common, Mode::Cognito)?;
+                opts.state = state;
                 opts.report.per_user = a.per_user;
                 opts.report.directory = directory;
                 opts.report.xlsx = a.xlsx;
@@ -304,7 +362,10 @@ fn report_from_args(a: ReportArgs, mode: Mode) -> Result<Options> {
     if let Some(path) = &a.manifest {
         check_manifest_dir(path)?;
     }
-    let filter = filter_from_args(&a.filter, &time)?;
+    let mut filter = filter_from_args(&a.filter, &time)?;
+    if let Some(text) = &a.shard {
+        filter.shard = Some(parse_shard(text, |name| std::env::var(name).ok())?);
+    }
     let report = ReportOptions {
         out_dir: a.out,
         time,
@@ -328,7 +389,36 @@ fn report_from_args(a: ReportArgs, mode: Mode) -> Result<Options> {
         progress,
         strict: a.strict,
         full_parse: a.full_parse,
+        state: None,
     })
+}
+
+/// `K/N`, or `auto/N` with K from the scheduler's environment (`env` looks a variable up).
+fn parse_shard(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard> {
+    let usage = || anyhow::anyhow!("--shard {text:?}: give K/N with 0 <= K < N, or auto/N");
+    let (k, n) = text.split_once('/').ok_or_else(usage)?;
+    let count: u32 = n.trim().parse().map_err(|_| usage())?;
+    if count == 0 {
+        return Err(usage());
+    }
+    let index: u32 = if k.trim() == "auto" {
+        const VARS: [&str; 2] = ["JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"];
+        let Some((name, value)) = VARS.iter().find_map(|v| env(v).map(|x| (*v, x))) else {
+            bail!(
+                "--shard auto/{count}: neither JOB_COMPLETION_INDEX (Kubernetes Indexed Job) nor \
+                 AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job) is set"
+            );
+        };
+        value.trim().parse().map_err(|_| {
+            anyhow::anyhow!("--shard auto/{count}: {name}={value:?} is not a shard index")
+        })?
+    } else {
+        k.trim().parse().map_err(|_| usage())?
+    };
+    if index >= count {
+        bail!("--shard {text}: the index {index} is not below the shard count {count}");
+    }
+    Ok(Shard { index, count })
 }
 
 fn sync_from_args(a: SyncArgs) -> Result<Options> {
@@ -351,6 +441,7 @@ fn sync_from_args(a: SyncArgs) -> Result<Options> {
         progress: !a.run.quiet && !a.run.no_progress,
         strict: false,
         full_parse: false,
+        state: None,
     })
 }
 
@@ -424,6 +515,7 @@ fn filter_from_args(a: &FilterArgs, zone: &TimeFormat) -> Result<FilterOptions> 
         end,
         accounts,
         regions,
+        shard: None,
     })
 }
 
@@ -522,6 +614,25 @@ impl Default for Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_parse_from_the_argument_or_the_scheduler() {
+        let none = |_: &str| None;
+        assert_eq!(
+            parse_shard("2/4", none).unwrap(),
+            Shard { index: 2, count: 4 }
+        );
+        for bad in ["4/4", "1/0", "x/4", "1", "-1/4"] {
+            assert!(parse_shard(bad, none).is_err(), "{bad}");
+        }
+        let k8s = |v: &str| (v == "JOB_COMPLETION_INDEX").then(|| "3".to_string());
+        assert_eq!(parse_shard("auto/8", k8s).unwrap().index, 3);
+        let batch = |v: &str| (v == "AWS_BATCH_JOB_ARRAY_INDEX").then(|| "1".to_string());
+        assert_eq!(parse_shard("auto/2", batch).unwrap().index, 1);
+        let err = parse_shard("auto/4", none).unwrap_err().to_string();
+        assert!(err.contains("JOB_COMPLETION_INDEX"), "{err}");
+        assert!(parse_shard("auto/2", k8s).is_err(), "index 3 of 2");
+    }
     use clap::Parser;
 
     fn parse(args: &[&str]) -> Result<Options> {

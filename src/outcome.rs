@@ -96,8 +96,11 @@ pub struct ObjectOutcome<Row> {
     pub tally: Tally,
     /// Its manifest lines (with `--manifest`).
     pub manifest: Vec<ManifestLine>,
-    /// Accounts and regions it showed (only when the filters name some).
+    /// Accounts and regions it showed (only when the filters name some, or with a state).
     pub seen: Seen,
+    /// Objects whose outcome came from the state (`--state`): their ids there, for their
+    /// rows and manifest lines, which are added once the pipeline is done.
+    pub reused: Vec<i64>,
 }
 
 impl<Row> Default for ObjectOutcome<Row> {
@@ -108,6 +111,7 @@ impl<Row> Default for ObjectOutcome<Row> {
             tally: Tally::default(),
             manifest: Vec::new(),
             seen: Seen::default(),
+            reused: Vec::new(),
         }
     }
 }
@@ -123,11 +127,93 @@ impl<Row> AddAssign for ObjectOutcome<Row> {
         self.tally += &other.tally;
         self.manifest.append(&mut other.manifest);
         self.seen += other.seen;
+        self.reused.append(&mut other.reused);
     }
 }
 
+/// What a fresh read of one object gave, for the state to keep (`--state`): everything it
+/// yields, whatever this run's filters.
+#[derive(Debug)]
+pub struct Fresh<Row> {
+    /// Its location, as displayed.
+    pub location: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its ETag or modification time.
+    pub tag: Option<String>,
+    /// Its manifest status (`read`, `read:pre-scanned`, `read:record-problems`,
+    /// `skipped:REASON`).
+    pub status: String,
+    /// Records read, when it was parsed.
+    pub records: Option<u64>,
+    /// Every row its records gave (unfiltered).
+    pub rows: Vec<Row>,
+    /// Its record problems.
+    pub problems: Vec<Problem>,
+    /// Accounts and regions in its path and records.
+    pub seen: Seen,
+}
+
+/// What the state remembers of one object (everything but its rows).
+#[derive(Clone, Debug)]
+pub struct Recalled {
+    /// Its id in the state.
+    pub id: i64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its manifest status (see [`Fresh::status`]).
+    pub status: String,
+    /// Records read, when it was parsed.
+    pub records: Option<u64>,
+    /// Its record problems.
+    pub problems: Vec<Problem>,
+    /// Accounts seen in its path and records.
+    pub accounts: Vec<String>,
+    /// Regions seen in its path and records.
+    pub regions: Vec<String>,
+}
+
+impl Recalled {
+    /// The counts a fresh read of the object gave.
+    pub fn tally(&self) -> Tally {
+        let mut t = Tally::default();
+        match self.status.strip_prefix("skipped:") {
+            Some(reason) => {
+                if let Some(r) = SkipReason::ALL.iter().find(|r| r.as_str() == reason) {
+                    t.skip(*r);
+                }
+            }
+            None => {
+                t.read = 1;
+                t.bytes = self.size;
+                t.records = self.records.unwrap_or(0);
+                t.unparsed = u64::from(self.status == "read:pre-scanned");
+                t.record_problems = self.problems.len() as u64;
+            }
+        }
+        t
+    }
+}
+
+/// The state of incremental runs as the pipeline sees it (`state.rs` keeps it).
+pub trait Recall<Row>: crate::source::Memory {
+    /// What the state remembers of the object at `location`.
+    fn recall(&self, location: &str) -> Option<&Recalled>;
+    /// Keeps what a fresh read of an object gave.
+    fn store(&self, fresh: Fresh<Row>);
+    /// Keeps a completely listed S3 day folder (sealed at the end of the run if it may be).
+    fn listed_day(&self, folder: String, keys: Vec<crate::source::ListedKey>);
+    /// Notes that this run's listing reached `location`.
+    fn visit(&self, location: &str);
+    /// The objects of the state that this run's listing has not reached and that `in_scope`
+    /// (this run's sources and filters) would have listed.
+    fn unvisited(&self, in_scope: &dyn Fn(&str) -> bool) -> Vec<String>;
+    /// Drops objects from the state (`--prune-state`).
+    fn forget(&self, locations: Vec<String>);
+}
+
 /// Accounts and regions that the sources hold, to tell a filter that matches nothing.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Seen {
     /// Account ids seen in folder names and records.
     pub accounts: BTreeSet<String>,

@@ -21,14 +21,14 @@ use crate::decode::{self, Bad, Decoded, Scratch, Want};
 use crate::fetch;
 use crate::object::{Location, RawObject, SourceSpec};
 use crate::options::Options;
-use crate::outcome::{ManifestLine, ObjectOutcome};
+use crate::outcome::{Fresh, ManifestLine, ObjectOutcome, Recall};
 use crate::problems::{Problem, SkipReason, Stage};
 use crate::progress::Progress;
 use crate::report::Report;
 use crate::report::record::str_at;
 use crate::source::layout::{self, Prune};
 use crate::source::s3::S3Session;
-use crate::source::{Listed, local};
+use crate::source::{Listed, local, would_list};
 
 /// How many listed local objects may wait for the workers (each is a path and a size).
 const LOCAL_LISTING_AHEAD: usize = 1 << 16;
@@ -42,10 +42,14 @@ thread_local! {
 
 /// Runs `report` over the sources of `opts`: lists, fetches, decodes and extracts, and
 /// returns the sum of every object's outcome. Warnings are printed as problems happen.
+/// With a `state` (`--state`), objects it remembers unchanged are replayed instead of read,
+/// fresh reads are handed to it whole, and the objects it holds that the listing did not reach
+/// are replayed (or, with `--prune-state`, forgotten) at the end of the listing.
 pub fn run_report<R: Report>(
     report: &R,
     opts: &Options,
     s3: Option<&S3Session>,
+    state: Option<&dyn Recall<R::Row>>,
     progress: &Progress,
 ) -> Result<ObjectOutcome<R::Row>> {
     let cancel = AtomicBool::new(false);
@@ -55,18 +59,40 @@ pub fn run_report<R: Report>(
         progress,
         cancel: &cancel,
         reported: Mutex::new(HashSet::new()),
-        note_seen: !opts.filter.accounts.is_empty() || !opts.filter.regions.is_empty(),
+        // A state keeps what every object showed, for later runs' filters.
+        note_seen: state.is_some()
+            || !opts.filter.accounts.is_empty()
+            || !opts.filter.regions.is_empty(),
+        state,
     };
+    let memory = state.map(|s| s as &dyn Recall<R::Row>);
     if opts.threads == 1 && s3.is_none() {
         let mut total = ObjectOutcome::default();
-        list_sources(opts, None, progress, &mut |item| {
+        list_sources(opts, None, memory, progress, &mut |item| {
             total += worker.process(item);
             !cancel.load(Ordering::Relaxed)
         });
         progress.listing_done();
         return Ok(total);
     }
-    drive(opts, s3, progress, &cancel, |rx| consume(rx, &worker))
+    drive_with(opts, s3, memory, progress, &cancel, |rx| {
+        consume(rx, &worker)
+    })
+}
+
+/// The channel from the lister to the workers.
+fn channel(
+    opts: &Options,
+    s3: Option<&S3Session>,
+) -> (mpsc::Sender<Listed>, mpsc::Receiver<Listed>) {
+    // Listed items are small references, except S3 objects, which arrive with their bytes:
+    // local listing may run far ahead (so the progress bar knows the total early), S3 not.
+    let capacity = if s3.is_some() {
+        2 * opts.threads + 2
+    } else {
+        LOCAL_LISTING_AHEAD
+    };
+    mpsc::channel::<Listed>(capacity)
 }
 
 /// Starts the lister thread and hands its channel to `consume`.
@@ -77,18 +103,22 @@ pub fn drive<T: Send>(
     cancel: &AtomicBool,
     consume: impl FnOnce(mpsc::Receiver<Listed>) -> T,
 ) -> Result<T> {
-    // Listed items are small references, except S3 objects, which arrive with their bytes:
-    // local listing may run far ahead (so the progress bar knows the total early), S3 not.
-    let capacity = if s3.is_some() {
-        2 * opts.threads + 2
-    } else {
-        LOCAL_LISTING_AHEAD
-    };
-    let (tx, rx) = mpsc::channel::<Listed>(capacity);
+    drive_with::<(), T>(opts, s3, None, progress, cancel, consume)
+}
+
+fn drive_with<Row, T: Send>(
+    opts: &Options,
+    s3: Option<&S3Session>,
+    state: Option<&dyn Recall<Row>>,
+    progress: &Progress,
+    cancel: &AtomicBool,
+    consume: impl FnOnce(mpsc::Receiver<Listed>) -> T,
+) -> Result<T> {
+    let (tx, rx) = channel(opts, s3);
     std::thread::scope(|scope| {
         // `move`: the lister owns the sender, so the channel closes when listing ends.
         let lister = scope.spawn(move || {
-            list_sources(opts, s3, progress, &mut |item| {
+            list_sources(opts, s3, state, progress, &mut |item| {
                 !cancel.load(Ordering::Relaxed) && tx.blocking_send(item).is_ok()
             });
             progress.listing_done();
@@ -137,26 +167,52 @@ fn consume<R: Report>(
 /// Lists every source in order, counting what is listed, and hands each item to `emit`
 /// until it returns false. An object reached twice (two links to one file, overlapping
 /// sources) is handed over once; its second arrival is a `duplicate` skip.
-fn list_sources(
+///
+/// With a `state`, a local object it remembers unchanged is handed on as [`Listed::Known`]
+/// (S3 listers do that themselves, before the GET); once every source is listed, the state's
+/// objects that the listing did not reach but would have (deleted since, or under a folder
+/// that could not be listed) are handed on as known too, or forgotten with `--prune-state`.
+fn list_sources<Row>(
     opts: &Options,
     s3: Option<&S3Session>,
+    state: Option<&dyn Recall<Row>>,
     progress: &Progress,
     emit: &mut dyn FnMut(Listed) -> bool,
 ) {
     let prune = Prune::from_filter(&opts.filter);
     let mut visited = local::Visited::default();
     let mut keys = S3Keys::for_sources(&opts.sources);
+    let listing_failed = std::cell::Cell::new(false);
     let mut send = |item: Listed| {
-        let item = keys.dedupe(item);
+        let mut item = keys.dedupe(item);
+        if let (Some(state), Listed::Object(o)) = (state, &item) {
+            let name = o.location.to_string();
+            if state.known(&name, o.size, o.tag.as_deref()) {
+                item = Listed::Known { location: name };
+            }
+        }
         match &item {
             Listed::Object(o) => progress.listed(o.size.unwrap_or(0)),
             Listed::Fetched(raw) => progress.listed(raw.bytes.len() as u64),
-            Listed::Skipped { .. } => progress.listed(0),
+            Listed::Skipped { .. } | Listed::Known { .. } => progress.listed(0),
             Listed::Problem(p) if p.stage() != Stage::List => progress.listed(0),
-            Listed::Problem(_) | Listed::Pruned { .. } => {}
+            Listed::Problem(_) => listing_failed.set(true),
+            Listed::Pruned { .. } | Listed::DayListed { .. } => {}
+        }
+        if let Some(state) = state {
+            match &item {
+                Listed::Object(o) => state.visit(&o.location.to_string()),
+                Listed::Fetched(raw) => state.visit(&raw.location.to_string()),
+                Listed::Skipped { location, .. } | Listed::Known { location } => {
+                    state.visit(location)
+                }
+                Listed::Problem(p) => state.visit(p.object()),
+                Listed::Pruned { .. } | Listed::DayListed { .. } => {}
+            }
         }
         emit(item)
     };
+    let mut complete = true;
     for source in &opts.sources {
         let go_on = match (source, s3) {
             (SourceSpec::Local(path), _) => local::list(path, &prune, &mut visited, &mut send),
@@ -170,7 +226,29 @@ fn list_sources(
             ))),
         };
         if !go_on {
+            complete = false;
             break;
+        }
+    }
+    let Some(state) = state else { return };
+    if !complete {
+        return;
+    }
+    let missing = state.unvisited(&|location| would_list(&opts.sources, &prune, location));
+    let prune_state = opts.state.as_ref().is_some_and(|s| s.prune);
+    if prune_state && !listing_failed.get() {
+        state.forget(missing);
+        return;
+    }
+    if prune_state && !missing.is_empty() {
+        progress.warn(
+            "--prune-state: nothing pruned, because some folders could not be listed; the \
+             objects the state holds there are reported from it",
+        );
+    }
+    for location in missing {
+        if !send(Listed::Known { location }) {
+            return;
         }
     }
 }
@@ -225,8 +303,11 @@ struct Worker<'a, R: Report> {
     cancel: &'a AtomicBool,
     /// Problems already reported, so that one reached twice is reported once.
     reported: Mutex<HashSet<Problem>>,
-    /// Whether to note the accounts and regions seen (only when the filters name some).
+    /// Whether to note the accounts and regions seen (when the filters name some, or for
+    /// the state).
     note_seen: bool,
+    /// The state (`--state`).
+    state: Option<&'a dyn Recall<R::Row>>,
 }
 
 impl<R: Report> Worker<'_, R> {
@@ -242,7 +323,8 @@ impl<R: Report> Worker<'_, R> {
                 Listed::Fetched(raw) => out.seen.note_path(&raw.location.to_string()),
                 Listed::Skipped { location, .. } => out.seen.note_path(location),
                 Listed::Pruned { prefix, .. } => out.seen.note_path(prefix),
-                Listed::Problem(_) => {}
+                Listed::Known { location } => out.seen.note_path(location),
+                Listed::Problem(_) | Listed::DayListed { .. } => {}
             }
         }
         match item {
@@ -263,8 +345,69 @@ impl<R: Report> Worker<'_, R> {
                 }
             }
             Listed::Problem(problem) => self.failed(problem, None, &mut out),
+            Listed::Known { location } => self.replay(location, &mut out),
+            Listed::DayListed { folder, keys } => {
+                if let Some(state) = self.state {
+                    state.listed_day(folder, keys);
+                }
+            }
         }
         out
+    }
+
+    /// An object the state remembers: its counts and problems as its fresh read gave them;
+    /// its rows and manifest line are added from the state after the pipeline.
+    fn replay(&self, location: String, out: &mut ObjectOutcome<R::Row>) {
+        let Some(recalled) = self.state.and_then(|s| s.recall(&location)) else {
+            let problem = Problem::new(location, Stage::Fetch, "the state lost this object");
+            return self.failed(problem, None, out);
+        };
+        out.tally += &recalled.tally();
+        self.progress.done(recalled.size);
+        if self.note_seen {
+            for a in &recalled.accounts {
+                out.seen.note(Some(a), None);
+            }
+            for r in &recalled.regions {
+                out.seen.note(None, Some(r));
+            }
+        }
+        for p in &recalled.problems {
+            self.report_problem(p.clone(), out);
+        }
+        out.reused.push(recalled.id);
+    }
+
+    /// Hands what a fresh read gave to the state, and keeps the wanted rows of `new_rows`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site, each argument a fact of the read"
+    )]
+    fn keep(
+        &self,
+        location: &str,
+        size: u64,
+        tag: Option<String>,
+        status: &str,
+        records: Option<u64>,
+        problems: &[Problem],
+        mut new_rows: Vec<R::Row>,
+        out: &mut ObjectOutcome<R::Row>,
+    ) {
+        if let Some(state) = self.state {
+            state.store(Fresh {
+                location: location.to_string(),
+                size,
+                tag,
+                status: status.to_string(),
+                records,
+                rows: new_rows.clone(),
+                problems: problems.to_vec(),
+                seen: out.seen.clone(),
+            });
+        }
+        new_rows.retain(|r| self.report.wanted(r));
+        out.rows.append(&mut new_rows);
     }
 
     fn skipped(
@@ -324,10 +467,13 @@ impl<R: Report> Worker<'_, R> {
             location,
             bytes,
             sniff,
+            tag,
         } = raw;
         let name = location.to_string();
         let size = bytes.len() as u64;
         if sniff && !decode::looks_like_data(&bytes) {
+            let status = format!("skipped:{}", SkipReason::NotLog.as_str());
+            self.keep(&name, size, tag, &status, None, &[], Vec::new(), out);
             return self.skipped(name, Some(size), SkipReason::NotLog, out);
         }
         let trail_object = !self.opts.full_parse && layout::is_trail_location(&location);
@@ -364,6 +510,33 @@ impl<R: Report> Worker<'_, R> {
                 },
             )
         });
+        let new_rows = out.rows.split_off(before);
+        let (status, records) = match &decoded {
+            Ok(Decoded::Digest) => (format!("skipped:{}", SkipReason::Digest.as_str()), None),
+            Ok(Decoded::NoMention) => ("read:pre-scanned".to_string(), None),
+            Ok(Decoded::Records(n)) if record_problems.is_empty() => {
+                ("read".into(), Some(*n as u64))
+            }
+            Ok(Decoded::Records(n)) => ("read:record-problems".into(), Some(*n as u64)),
+            Err(_) => (String::new(), None),
+        };
+        if decoded.is_ok() {
+            self.keep(
+                &name,
+                size,
+                tag,
+                &status,
+                records,
+                &record_problems,
+                new_rows,
+                out,
+            );
+        } else {
+            // A failed object is not kept: the next run reads it again.
+            let mut new_rows = new_rows;
+            new_rows.retain(|r| self.report.wanted(r));
+            out.rows.append(&mut new_rows);
+        }
         let matched = (out.rows.len() - before) as u64;
         match decoded {
             Ok(Decoded::Digest) => self.skipped(name, Some(size), SkipReason::Digest, out),

@@ -35,6 +35,17 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage.
+    pub const ALL: [Stage; 7] = [
+        Stage::List,
+        Stage::Fetch,
+        Stage::Decompress,
+        Stage::Parse,
+        Stage::Record,
+        Stage::Write,
+        Stage::Directory,
+    ];
+
     /// The lower-case name used in `problems.csv` and on stderr.
     pub fn as_str(self) -> &'static str {
         match self {

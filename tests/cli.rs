@@ -11,5 +11,6 @@ mod lost;
 mod outputs;
 mod properties;
 mod s3;
+mod state;
 mod util;
 mod xlsx;

@@ -46,7 +46,7 @@ fn client(rt: &tokio::runtime::Runtime) -> Client {
 }
 
 /// Creates `bucket` and uploads every file under `dir` with the key `prefix` + its path.
-fn upload_dir(bucket: &str, dir: &Path, prefix: &str) -> usize {
+pub fn upload_dir(bucket: &str, dir: &Path, prefix: &str) -> usize {
     let mut files = Vec::new();
     walk(dir, &mut files);
     let objects: Vec<(String, Vec<u8>)> = files
@@ -71,7 +71,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Creates `bucket` (fresh) and puts the objects, 16 at a time.
-fn upload(bucket: &str, objects: Vec<(String, Vec<u8>)>) -> usize {
+pub fn upload(bucket: &str, objects: Vec<(String, Vec<u8>)>) -> usize {
     let rt = runtime();
     let s3 = client(&rt);
     let n = objects.len();

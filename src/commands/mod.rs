@@ -3,6 +3,7 @@
 //!
 //! [`Report`]: crate::report::Report
 
+pub mod merge;
 pub mod report;
 pub mod sync;
 
@@ -17,7 +18,8 @@ use crate::report::events::EventsReport;
 pub fn run(opts: &Options) -> Result<i32> {
     check_sources(opts)?;
     match &opts.mode {
-        Mode::Cognito => report::run(&mut CognitoReport::new(opts)?, opts),
+        Mode::Cognito => report::run_with_state(&mut CognitoReport::new(opts)?, opts),
+        Mode::Merge { states } => merge::run_merge(&mut CognitoReport::new(opts)?, opts, states),
         Mode::Events(query) => report::run(
             &mut EventsReport::new(&opts.filter, &opts.report, query),
             opts,

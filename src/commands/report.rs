@@ -1,16 +1,19 @@
 //! Running one report: fatal checks first, then the pipeline, then the files and the summary.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::options::Options;
-use crate::outcome::{ObjectOutcome, Seen};
+use crate::outcome::{ManifestLine, ObjectOutcome, Recall, Seen};
 use crate::pipeline;
 use crate::problems::{EXIT_OK, EXIT_PROBLEMS, printable};
 use crate::progress::Progress;
 use crate::report::{self, Report};
 use crate::source::s3::S3Session;
+use crate::state::{self, Access, State, StoredRow};
 use crate::summary::Summary;
 
 /// Checks the buckets and the output directory (fatal errors, before any work), runs the
@@ -21,9 +24,107 @@ pub fn run<R: Report>(report: &mut R, opts: &Options) -> Result<i32> {
     let created = report::check_out_dir(&opts.report.out_dir)?;
     // The bar starts only once nothing fatal can happen before the work.
     let progress = Progress::new(opts.progress);
-    let outcome = pipeline::run_report(&*report, opts, s3.as_ref(), &progress)?;
+    let outcome = pipeline::run_report(&*report, opts, s3.as_ref(), None, &progress)?;
     progress.finish();
-    let fatal = s3.as_ref().and_then(S3Session::fatal);
+    stop_if_fatal(opts, s3.as_ref(), &outcome, created)?;
+    let requests = s3.as_ref().map(S3Session::requests);
+    finish(report, opts, outcome, requests, None, started)
+}
+
+/// [`run`] with a state (`--state`): objects the state holds unchanged are not read, what is
+/// read is kept there, and the reports are those of a run without it.
+pub fn run_with_state<R: Report>(report: &mut R, opts: &Options) -> Result<i32>
+where
+    R::Row: StoredRow + 'static,
+{
+    let started = Instant::now();
+    let Some(state_opts) = &opts.state else {
+        return run(report, opts);
+    };
+    let mut s3 = S3Session::connect_if_needed(opts, None)?;
+    let access = Access::Run {
+        relist: state_opts.relist,
+        rebuild: state_opts.rebuild,
+    };
+    let key = state::read_key::<R::Row>(opts.full_parse, opts.limits.max_decompressed_bytes);
+    let state = Arc::new(
+        State::<R::Row>::open(&state_opts.dir, access, key)
+            .with_context(|| format!("--state {}", state_opts.dir.display()))?,
+    );
+    if let Some(notice) = &state.notice
+        && !opts.quiet
+    {
+        eprintln!("trailsift: {}: {notice}", state_opts.dir.display());
+    }
+    if let Some(s3) = &mut s3 {
+        s3.set_memory(state.clone());
+    }
+    let created = report::check_out_dir(&opts.report.out_dir)?;
+    let progress = Progress::new(opts.progress);
+    let recall: &dyn Recall<R::Row> = &*state;
+    let mut outcome = pipeline::run_report(&*report, opts, s3.as_ref(), Some(recall), &progress)?;
+    progress.finish();
+    let cut_short = s3.as_ref().and_then(S3Session::fatal).is_some()
+        || (opts.strict && !outcome.problems.is_empty());
+    // What was read is kept even when the run stops here.
+    state.finish(&outcome.problems, !cut_short)?;
+    stop_if_fatal(opts, s3.as_ref(), &outcome, created)?;
+    let reused = add_from_state(&*state, &*report, opts, &mut outcome)?;
+    let requests = s3.as_ref().map(S3Session::requests);
+    let note = (reused > 0).then(|| format!("{reused} from the state"));
+    finish(report, opts, outcome, requests, note, started)
+}
+
+/// Adds the rows (and manifest lines) of the objects the pipeline replayed from `state`.
+/// Returns how many objects that was.
+pub(crate) fn add_from_state<R: Report>(
+    state: &State<R::Row>,
+    report: &R,
+    opts: &Options,
+    outcome: &mut ObjectOutcome<R::Row>,
+) -> Result<u64>
+where
+    R::Row: StoredRow + 'static,
+{
+    let reused = std::mem::take(&mut outcome.reused);
+    let (rows, matched) = state.load_rows(&reused, &|r| report.wanted(r))?;
+    outcome.rows.extend(rows);
+    if opts.report.manifest.is_some() {
+        outcome.manifest.extend(manifest_lines(state, &matched));
+    }
+    Ok(reused.len() as u64)
+}
+
+/// The manifest lines of replayed objects, as their fresh reads would have written them.
+fn manifest_lines<Row: StoredRow>(
+    state: &State<Row>,
+    matched: &HashMap<i64, u64>,
+) -> Vec<ManifestLine> {
+    state
+        .objects()
+        .filter_map(|(location, r)| {
+            let m = *matched.get(&r.id)?;
+            let read = r.status.starts_with("read");
+            Some(ManifestLine {
+                object: location.to_string(),
+                size: Some(r.size),
+                records: r.records,
+                matched: read.then_some(m),
+                status: r.status.clone(),
+            })
+        })
+        .collect()
+}
+
+/// A fatal error found mid-run (every GET denied), or `--strict`'s first problem: the run
+/// stops with it, and removes the output folder it made (if still empty).
+fn stop_if_fatal<Row>(
+    opts: &Options,
+    s3: Option<&S3Session>,
+    outcome: &ObjectOutcome<Row>,
+    created: bool,
+) -> Result<()> {
+    let fatal = s3.and_then(S3Session::fatal);
     let strict = opts.strict.then(|| outcome.problems.first()).flatten();
     if fatal.is_some() || strict.is_some() {
         if created {
@@ -36,16 +137,17 @@ pub fn run<R: Report>(report: &mut R, opts: &Options) -> Result<i32> {
             (None, None) => {}
         }
     }
-    let requests = s3.as_ref().map(S3Session::requests);
-    finish(report, opts, outcome, requests, started)
+    Ok(())
 }
 
-/// Sorts, de-duplicates, writes the files and prints the summary.
-fn finish<R: Report>(
+/// Sorts, de-duplicates, writes the files and prints the summary (with `note`, what the
+/// summary should also say).
+pub(crate) fn finish<R: Report>(
     report: &mut R,
     opts: &Options,
     outcome: ObjectOutcome<R::Row>,
     requests: Option<(u64, u64)>,
+    note: Option<String>,
     started: Instant,
 ) -> Result<i32> {
     let ObjectOutcome {
@@ -54,6 +156,7 @@ fn finish<R: Report>(
         mut tally,
         mut manifest,
         seen,
+        reused: _,
     } = outcome;
     tally.duplicates = report::sort_and_dedupe::<R>(&mut rows);
     let joined = report.join(&rows);
@@ -82,7 +185,10 @@ fn finish<R: Report>(
         tally,
         found: report.describe(&rows),
         requests,
-        note: joined.note,
+        note: match (note, joined.note) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        },
         elapsed: started.elapsed(),
     };
     if !opts.quiet {

@@ -162,6 +162,8 @@ fn copy_all(mut rx: mpsc::Receiver<Listed>, dir: &Path, progress: &Progress) -> 
                 );
                 report(p, &mut tally);
             }
+            // Only runs with a state (`--state`, never `sync`) produce these.
+            Listed::Known { .. } | Listed::DayListed { .. } => {}
         }
     }
     (tally, problems)

@@ -43,7 +43,7 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// One kind of report.
 pub trait Report: Sync {
     /// One row of the report: ordered as the report's files are (event time first).
-    type Row: Send + Ord;
+    type Row: Send + Ord + Clone;
 
     /// The texts an object must contain to hold a wanted record (used to pre-scan objects a
     /// trail delivered); empty when every object must be parsed.
@@ -62,6 +62,13 @@ pub trait Report: Sync {
         raw: Option<&[u8]>,
         out: &mut Vec<Self::Row>,
     ) -> Result<(), String>;
+
+    /// Whether a row is wanted by this run's filters. [`Report::rows`] may give rows that are
+    /// not (the `cognito` report gives every row a record yields, so that a state keeps them
+    /// whatever the window); the pipeline keeps only the wanted ones.
+    fn wanted(&self, _row: &Self::Row) -> bool {
+        true
+    }
 
     /// The identity of a row's event, for dropping repeats: its `eventID`, or for records
     /// without one a hash of their content.

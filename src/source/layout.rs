@@ -35,6 +35,54 @@ pub struct Prune {
     last_day: Option<Date>,
     earliest_delivery: Option<Timestamp>,
     latest_delivery: Option<Timestamp>,
+    shard: Option<Shard>,
+}
+
+/// `--shard K/N`: this run takes the day folders (and other folders) whose stable hash is K
+/// modulo N, so that N runs split an archive with every object in exactly one of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// K, 0-based.
+    pub index: u32,
+    /// N, at least 1.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether the folder whose [`shard_folder`] is `folder` belongs to this shard.
+    pub fn owns(&self, folder: &str) -> bool {
+        // FNV-1a: stable across versions, platforms and runs (unlike the std hasher).
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in folder.bytes() {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        hash % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+/// The folder that decides which shard an object (or a folder) belongs to, from the folder
+/// components `dirs` it is in: `ACCOUNT/REGION/YYYY/MM/DD` for a trail day folder (whatever
+/// the bucket, prefix or organization: two copies of one trail split the same way), else the
+/// folder's own path. None for a folder above the day level, which every shard walks.
+pub fn shard_folder(dirs: &[&str]) -> Option<String> {
+    if let Some(logs) = dirs.iter().rposition(|p| *p == "AWSLogs") {
+        let mut rest = &dirs[logs + 1..];
+        if rest.first().is_some_and(|p| p.starts_with("o-")) {
+            rest = &rest[1..];
+        }
+        if judge_trail_dirs(rest, &Prune::default()) == Ok(true) {
+            return Some(format!(
+                "{}/{}/{}/{}/{}",
+                rest[0], rest[2], rest[3], rest[4], rest[5]
+            ));
+        }
+        // Inside the layout but above a day folder: walked by every shard.
+        if rest.len() < 6 && rest.first().is_some_and(|a| is_account_id(a)) {
+            return None;
+        }
+    }
+    Some(dirs.join("/"))
 }
 
 impl Prune {
@@ -50,6 +98,24 @@ impl Prune {
             last_day: latest_delivery.map(|l| utc_date(l - SignedDuration::from_nanos(1))),
             earliest_delivery: filter.start,
             latest_delivery,
+            shard: filter.shard,
+        }
+    }
+
+    /// Whether an object in the folder components `dirs` belongs to this run's shard.
+    pub fn object_in_shard(&self, dirs: &[&str]) -> bool {
+        match self.shard {
+            None => true,
+            Some(shard) => shard.owns(&shard_folder(dirs).unwrap_or_default()),
+        }
+    }
+
+    /// Whether a folder (its components) may hold objects of this run's shard: false only
+    /// for a trail day folder of another shard, which need not be listed at all.
+    pub fn folder_in_shard(&self, parts: &[&str]) -> bool {
+        match (self.shard, is_day_folder(parts)) {
+            (Some(shard), true) => shard_folder(parts).is_none_or(|f| shard.owns(&f)),
+            _ => true,
         }
     }
 
@@ -284,7 +350,55 @@ mod tests {
             end: end.map(|s| s.parse().unwrap()),
             accounts: accounts.iter().map(|s| s.to_string()).collect(),
             regions: regions.iter().map(|s| s.to_string()).collect(),
+            shard: None,
         })
+    }
+
+    #[test]
+    fn every_object_belongs_to_exactly_one_shard_by_its_day_folder() {
+        let day = "b/AWSLogs/o-x/111111111111/CloudTrail/us-east-1/2025/01/15";
+        assert_eq!(
+            shard_folder(&parts(day)).as_deref(),
+            Some("111111111111/us-east-1/2025/01/15")
+        );
+        // The same day of the same account-region goes to the same shard, whatever the
+        // bucket, prefix or organization folder.
+        assert_eq!(
+            shard_folder(&parts(
+                "/sync/AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/15"
+            )),
+            shard_folder(&parts(day))
+        );
+        assert_eq!(
+            shard_folder(&parts("b/AWSLogs/111111111111/CloudTrail/us-east-1/2025")),
+            None
+        );
+        assert_eq!(
+            shard_folder(&parts("/tmp/exports/a")).as_deref(),
+            Some("tmp/exports/a")
+        );
+        let mut per_shard = [0u32; 4];
+        for d in 1..=28 {
+            for region in ["us-east-1", "eu-west-1", "ap-south-1"] {
+                let folder = format!("111111111111/{region}/2025/02/{d:02}");
+                let owners: Vec<u32> = (0..4)
+                    .filter(|k| {
+                        Shard {
+                            index: *k,
+                            count: 4,
+                        }
+                        .owns(&folder)
+                    })
+                    .collect();
+                assert_eq!(owners.len(), 1, "{folder}");
+                per_shard[owners[0] as usize] += 1;
+            }
+        }
+        // 84 day folders over 4 shards: none far from 21.
+        assert!(
+            per_shard.iter().all(|n| (12..=30).contains(n)),
+            "{per_shard:?}"
+        );
     }
 
     fn parts(p: &str) -> Vec<&str> {

@@ -55,7 +55,7 @@ pub fn list(
         }
         Ok(m) if !visited.files.insert(id_of(&m)) => emit(skipped(root, SkipReason::Duplicate)),
         // Named on the command line: read whatever it is (a FIFO from `<(zcat ...)` too).
-        Ok(m) => list_file(root, Some(m.len()), true, prune, emit),
+        Ok(m) => list_file(root, &m, true, prune, emit),
         Err(e) => emit(Listed::Problem(Problem::new(
             root.display().to_string(),
             Stage::List,
@@ -77,13 +77,27 @@ fn judge(path: &Path, is_object: bool, prune: &Prune) -> Option<SkipReason> {
     layout::judge(&parts, is_object, prune)
 }
 
+/// A local file's [`ObjectRef::tag`]: its modification time, `SECONDS.NANOSECONDS`.
+pub fn mtime_tag(meta: &fs::Metadata) -> Option<String> {
+    let t = meta.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(format!("{}.{:09}", d.as_secs(), d.subsec_nanos()))
+}
+
 fn list_file(
     path: &Path,
-    size: Option<u64>,
+    meta: &fs::Metadata,
     explicit: bool,
     prune: &Prune,
     emit: &mut dyn FnMut(Listed) -> bool,
 ) -> bool {
+    let parts = layout::path_parts(path);
+    let dirs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    if !prune.object_in_shard(&dirs[..dirs.len().saturating_sub(1)]) {
+        // Another shard's object: not this run's at all (not even counted).
+        return true;
+    }
+    let size = Some(meta.len());
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
@@ -100,6 +114,7 @@ fn list_file(
             location: Location::Local(path.to_path_buf()),
             size,
             sniff: !explicit && kind == NameKind::Unknown,
+            tag: mtime_tag(meta),
         }),
     })
 }
@@ -143,7 +158,7 @@ fn walk(
             Ok(m) if !visited.files.insert(id_of(&m)) => {
                 emit(skipped(&path, SkipReason::Duplicate))
             }
-            Ok(m) => list_file(&path, Some(m.len()), false, prune, emit),
+            Ok(m) => list_file(&path, &m, false, prune, emit),
         };
         if !keep_going {
             return false;
@@ -172,6 +187,10 @@ fn walk_dir_entry(
     }
     if let Some(reason) = judge(path, false, prune) {
         return emit(Listed::Pruned { prefix, reason });
+    }
+    let parts = layout::path_parts(path);
+    if !prune.folder_in_shard(&parts.iter().map(String::as_str).collect::<Vec<_>>()) {
+        return true;
     }
     if !visited.dirs.insert(id) {
         let reason = SkipReason::Duplicate;
@@ -215,6 +234,8 @@ mod tests {
                 Listed::Pruned { prefix, reason } => format!("prune {} {prefix}", reason.as_str()),
                 Listed::Problem(p) => format!("problem {p}"),
                 Listed::Fetched(r) => format!("fetched {}", r.location),
+                Listed::Known { location } => format!("known {location}"),
+                Listed::DayListed { folder, .. } => format!("day {folder}"),
             });
             true
         });

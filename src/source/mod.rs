@@ -10,7 +10,7 @@ pub mod layout;
 pub mod local;
 pub mod s3;
 
-use crate::object::{ObjectRef, RawObject};
+use crate::object::{ObjectRef, RawObject, SourceSpec};
 use crate::problems::{Problem, SkipReason};
 
 /// What listing produces, one item at a time.
@@ -36,6 +36,105 @@ pub enum Listed {
     },
     /// A prefix or entry that could not be listed.
     Problem(Problem),
+    /// An object an earlier run read, unchanged since (`--state`): its outcome is replayed,
+    /// it is not fetched.
+    Known {
+        /// The object's location.
+        location: String,
+    },
+    /// Every key of one S3 day folder, listed completely (`--state` seals it; see
+    /// [`Memory::sealed`]).
+    DayListed {
+        /// `s3://bucket/AWSLogs/.../DD/`.
+        folder: String,
+        /// Its keys as the listing gave them.
+        keys: Vec<ListedKey>,
+    },
+}
+
+/// One key of a day folder listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedKey {
+    /// The key.
+    pub key: String,
+    /// Its size.
+    pub size: Option<u64>,
+    /// Its ETag.
+    pub etag: Option<String>,
+}
+
+/// What an earlier run remembers (`--state`), as the listers need it.
+pub trait Memory: Send + Sync {
+    /// Whether the object at `location` (as displayed) with this size and tag was read by an
+    /// earlier run with the same rules: it need not be fetched.
+    fn known(&self, location: &str, size: Option<u64>, tag: Option<&str>) -> bool;
+    /// The keys of a sealed S3 day folder (`s3://bucket/AWSLogs/.../DD/`), which is not
+    /// listed again; None when it must be listed.
+    fn sealed(&self, folder: &str) -> Option<Vec<ListedKey>>;
+}
+
+/// Whether listing `sources` with `prune` would hand on the object at `location` (as
+/// displayed) to be read: it is under one of the sources, its name is a log's, and it is
+/// neither pruned by the filters nor another shard's. For a state's objects that a run did
+/// not reach (`--state`: deleted from the source, or in a folder that could not be listed).
+pub fn would_list(sources: &[SourceSpec], prune: &layout::Prune, location: &str) -> bool {
+    let parts: Vec<String> = if let Some(rest) = location.strip_prefix("s3://") {
+        let under = sources.iter().any(|s| match s {
+            SourceSpec::S3 { bucket, prefix } => rest
+                .strip_prefix(bucket.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+                .is_some_and(|key| key.starts_with(prefix.as_str())),
+            SourceSpec::Local(_) => false,
+        });
+        if !under {
+            return false;
+        }
+        let key = rest.split_once('/').map_or("", |(_, k)| k);
+        key.split('/')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    } else {
+        let under = sources.iter().any(|s| match s {
+            SourceSpec::Local(root) => {
+                let root = root.display().to_string();
+                let root = root.trim_end_matches('/');
+                location == root
+                    || location
+                        .strip_prefix(root)
+                        .is_some_and(|r| r.starts_with('/'))
+            }
+            SourceSpec::S3 { .. } => false,
+        });
+        if !under {
+            return false;
+        }
+        layout::path_parts(std::path::Path::new(location))
+    };
+    passes(prune, &parts)
+}
+
+/// Whether the filters (and shard) of `prune` keep an object whose location is `location`,
+/// wherever it is (`merge`: the objects of shard states).
+pub fn wanted_location(prune: &layout::Prune, location: &str) -> bool {
+    let parts: Vec<String> = match location.strip_prefix("s3://") {
+        Some(rest) => rest
+            .split('/')
+            .skip(1)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => layout::path_parts(std::path::Path::new(location)),
+    };
+    passes(prune, &parts)
+}
+
+fn passes(prune: &layout::Prune, parts: &[String]) -> bool {
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let Some((_, dirs)) = parts.split_last() else {
+        return false;
+    };
+    layout::judge(&parts, true, prune).is_none() && prune.object_in_shard(dirs)
 }
 
 /// What a file name says about its content.

@@ -38,7 +38,7 @@ use crate::problems::{Problem, SkipReason, Stage, error_chain, one_line};
 use crate::retry::{Patience, Retrier};
 
 use super::layout::{self, Prune};
-use super::{Listed, NameKind, name_kind};
+use super::{Listed, ListedKey, Memory, NameKind, name_kind};
 
 /// Keys listed but not yet fetched; listing pauses above this.
 const MAX_QUEUED_KEYS: usize = 5_000;
@@ -54,12 +54,19 @@ pub struct S3Session {
     fetch_concurrency: usize,
     list_concurrency: usize,
     skip: Option<Skip>,
+    memory: Option<Arc<dyn Memory>>,
     retrier: Arc<Retrier>,
     requests: Arc<Requests>,
     fatal: Arc<Mutex<Option<String>>>,
 }
 
 impl S3Session {
+    /// What an earlier run remembers (`--state`): objects it need not fetch, day folders it
+    /// need not list.
+    pub fn set_memory(&mut self, memory: Arc<dyn Memory>) {
+        self.memory = Some(memory);
+    }
+
     /// Connects when some source is in S3: loads the AWS configuration (profile, region,
     /// endpoint, credentials) and checks every bucket with HeadBucket, learning its region.
     /// A missing bucket or denied access is fatal here, before any work.
@@ -121,6 +128,7 @@ impl S3Session {
             fetch_concurrency: opts.s3.fetch_concurrency,
             list_concurrency: opts.s3.list_concurrency,
             skip,
+            memory: None,
             retrier,
             requests,
             fatal: Arc::new(Mutex::new(None)),
@@ -170,6 +178,7 @@ impl S3Session {
             fetch_concurrency: self.fetch_concurrency,
             list_concurrency: self.list_concurrency,
             skip: self.skip.clone(),
+            memory: self.memory.clone(),
             retrier: self.retrier.clone(),
             requests: self.requests.clone(),
             fatal: self.fatal.clone(),
@@ -343,6 +352,7 @@ async fn resolve(client: &Client, bucket: &str, prefix: &str, retrier: &Retrier)
             },
             size: head.content_length().and_then(|n| u64::try_from(n).ok()),
             sniff: false,
+            tag: head.e_tag().map(str::to_string),
         }));
     }
     let folder = if prefix.is_empty() || prefix.ends_with('/') {
@@ -598,6 +608,8 @@ struct Listing {
     start_after: Option<String>,
     /// ... and stop at the first key at or after this one (the day after the stream's last).
     until: Option<String>,
+    /// The day folders this listing lists completely (relative prefixes ending in `/`).
+    covers: Vec<String>,
 }
 
 /// Days of a stream: a region's window is listed as one flat, ordered stream per this many
@@ -627,18 +639,27 @@ impl Days {
     }
 
     /// The listing of the next stream of day folders, or None when the window is done.
-    fn next_stream(&mut self) -> Option<Listing> {
-        if self.remaining == 0 {
-            return None;
+    /// `wanted` says whether a day folder is to be listed (false: another shard's, or sealed
+    /// and replayed from the state); a stream is a run of consecutive wanted days.
+    fn next_stream(&mut self, wanted: &mut dyn FnMut(&str) -> bool) -> Option<Listing> {
+        let mut covers = Vec::new();
+        let mut first = None;
+        let mut until = None;
+        while self.remaining > 0 && covers.len() < DAYS_PER_STREAM as usize {
+            let day = self.next;
+            let folder = self.folder(day);
+            self.next = day.tomorrow().unwrap_or(day);
+            self.remaining -= 1;
+            if wanted(&folder) {
+                first.get_or_insert(day);
+                covers.push(folder);
+            } else if first.is_some() {
+                until = Some(folder);
+                break;
+            }
         }
-        let n = self.remaining.min(DAYS_PER_STREAM);
-        let first = self.next;
-        let mut after = first;
-        for _ in 0..n {
-            after = after.tomorrow().unwrap_or(after);
-        }
-        self.remaining -= n;
-        self.next = after;
+        let first = first?;
+        let until = until.unwrap_or_else(|| self.folder(self.next));
         let start = self.folder(first);
         Some(Listing {
             prefix: self.region_prefix.clone(),
@@ -646,7 +667,8 @@ impl Days {
             token: None,
             // Every key of the first day folder sorts after its folder name without the `/`.
             start_after: Some(start.trim_end_matches('/').to_string()),
-            until: Some(self.folder(after)),
+            until: Some(until),
+            covers,
         })
     }
 }
@@ -671,10 +693,14 @@ struct Walker {
     fetch_concurrency: usize,
     list_concurrency: usize,
     skip: Option<Skip>,
+    memory: Option<Arc<dyn Memory>>,
     retrier: Arc<Retrier>,
     requests: Arc<Requests>,
     fatal: Arc<Mutex<Option<String>>>,
 }
+
+/// Keys of the day folders being listed, by folder, until their listing completes.
+type Collected = HashMap<String, Vec<ListedKey>>;
 
 impl Walker {
     async fn run(self, start: Start, tx: mpsc::Sender<Listed>) {
@@ -684,19 +710,29 @@ impl Walker {
         let mut lists: FuturesUnordered<Task> = FuturesUnordered::new();
         let mut gets: FuturesUnordered<Task> = FuturesUnordered::new();
         let mut denied: Vec<(ObjectRef, GetFailure)> = Vec::new();
+        // Items made without a request (sealed day folders replayed), sent at the next turn.
+        let mut pending: Vec<Listed> = Vec::new();
+        let mut collected = Collected::new();
         // An inventory's data files take the place of listings: read like pages, as many at
         // once as listings, and not while enough keys wait for their GET.
         let mut inventory: Option<(String, String, Columns, VecDeque<String>)> = None;
         match start {
             Start::Prefix(prefix) => {
                 let flat = is_day_prefix(&prefix);
-                listings.push_back(Listing {
-                    prefix,
-                    flat,
-                    token: None,
-                    start_after: None,
-                    until: None,
-                })
+                if !(flat && self.replay_sealed(&prefix, &mut pending, &mut keys)) {
+                    listings.push_back(Listing {
+                        covers: if flat {
+                            vec![prefix.clone()]
+                        } else {
+                            Vec::new()
+                        },
+                        prefix,
+                        flat,
+                        token: None,
+                        start_after: None,
+                        until: None,
+                    })
+                }
             }
             Start::Object(object) => keys.push_back(object),
             Start::Inventory {
@@ -712,16 +748,17 @@ impl Walker {
             }
         }
         loop {
+            for item in pending.drain(..) {
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
             while lists.len() < self.list_concurrency && keys.len() < MAX_QUEUED_KEYS {
                 // Continuation pages and deeper prefixes first, then the next day of a region.
-                let next = listings.pop_front().or_else(|| {
-                    let d = days.front_mut()?;
-                    let listing = d.next_stream();
-                    if d.remaining == 0 {
-                        days.pop_front();
-                    }
-                    listing
-                });
+                let next = match listings.pop_front() {
+                    Some(listing) => Some(listing),
+                    None => self.next_day_stream(&mut days, &mut pending, &mut keys),
+                };
                 if let Some(listing) = next {
                     lists.push(self.list(listing));
                     continue;
@@ -738,21 +775,29 @@ impl Walker {
                 };
                 gets.push(self.fetch(object));
             }
+            if !pending.is_empty() && lists.is_empty() && gets.is_empty() {
+                continue;
+            }
             let done = tokio::select! {
                 Some(d) = lists.next(), if !lists.is_empty() => d,
                 Some(d) = gets.next(), if !gets.is_empty() => d,
                 else => break,
             };
             let items = match done {
-                Done::Page { listing, page } => {
-                    self.on_page(listing, page, &mut listings, &mut days, &mut keys)
-                }
+                Done::Page { listing, page } => self.on_page(
+                    listing,
+                    page,
+                    &mut listings,
+                    &mut days,
+                    &mut keys,
+                    &mut collected,
+                ),
                 Done::Inventory { at, prefix, rows } => {
                     let mut items = Vec::new();
                     match rows {
                         Ok(rows) => {
                             for (key, size) in rows.iter().filter(|(k, _)| k.starts_with(&prefix)) {
-                                self.on_key(key, *size, &mut items, &mut keys);
+                                self.on_key(key, *size, None, &mut items, &mut keys);
                             }
                         }
                         Err(why) => items.push(Listed::Problem(Problem::new(at, Stage::List, why))),
@@ -794,6 +839,63 @@ impl Walker {
                 return;
             }
         }
+        for item in pending {
+            if tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The next stream of day folders to list; the day folders it passes over (sealed, or
+    /// another shard's) are replayed from the state into `items` and `keys`, or left out.
+    fn next_day_stream(
+        &self,
+        days: &mut VecDeque<Days>,
+        items: &mut Vec<Listed>,
+        keys: &mut VecDeque<ObjectRef>,
+    ) -> Option<Listing> {
+        while let Some(d) = days.front_mut() {
+            let listing = d.next_stream(&mut |folder| self.day_wanted(folder, items, keys));
+            if d.remaining == 0 {
+                days.pop_front();
+            }
+            if listing.is_some() {
+                return listing;
+            }
+        }
+        None
+    }
+
+    /// Whether a day folder (relative prefix) is to be listed: false for another shard's, and
+    /// for a sealed one, whose keys are replayed from the state instead.
+    fn day_wanted(
+        &self,
+        folder: &str,
+        items: &mut Vec<Listed>,
+        keys: &mut VecDeque<ObjectRef>,
+    ) -> bool {
+        let parts: Vec<&str> = folder.split('/').filter(|s| !s.is_empty()).collect();
+        self.prune.folder_in_shard(&parts) && !self.replay_sealed(folder, items, keys)
+    }
+
+    /// When the state holds day folder `folder` (relative prefix) as sealed: hands its keys
+    /// on as a listing would, without listing it, and returns true.
+    fn replay_sealed(
+        &self,
+        folder: &str,
+        items: &mut Vec<Listed>,
+        keys: &mut VecDeque<ObjectRef>,
+    ) -> bool {
+        let Some(memory) = &self.memory else {
+            return false;
+        };
+        let Some(stored) = memory.sealed(&format!("s3://{}/{folder}", self.bucket)) else {
+            return false;
+        };
+        for k in stored {
+            self.on_key(&k.key, k.size, k.etag.as_deref(), items, keys);
+        }
+        true
     }
 
     /// Every GET of a few in a row was denied: the credentials lack a permission, and every
@@ -863,10 +965,14 @@ impl Walker {
         listings: &mut VecDeque<Listing>,
         days: &mut VecDeque<Days>,
         keys: &mut VecDeque<ObjectRef>,
+        collected: &mut Collected,
     ) -> Vec<Listed> {
         let page = match page {
             Ok(page) => page,
             Err(why) => {
+                for folder in &listing.covers {
+                    collected.remove(folder);
+                }
                 let at = format!("s3://{}/{}", self.bucket, listing.prefix);
                 return vec![Listed::Problem(Problem::new(at, Stage::List, why))];
             }
@@ -875,10 +981,12 @@ impl Walker {
         let past = |key: &str| listing.until.as_deref().is_some_and(|u| key >= u);
         let ended = page.contents().iter().any(|o| o.key().is_some_and(past));
         // The listing goes on from its token: keys already seen are never asked for again.
+        let mut more = false;
         if !ended
             && page.is_truncated() == Some(true)
             && let Some(token) = page.next_continuation_token()
         {
+            more = true;
             listings.push_front(Listing {
                 token: Some(token.to_string()),
                 ..listing.clone()
@@ -889,24 +997,17 @@ impl Walker {
             let Some(child) = common.prefix() else {
                 continue;
             };
-            let parts: Vec<&str> = child.split('/').filter(|s| !s.is_empty()).collect();
-            match layout::judge(&parts, false, &self.prune) {
-                Some(reason) => items.push(Listed::Pruned {
-                    prefix: format!("s3://{}/{child}", self.bucket),
-                    reason,
-                }),
-                None => match self.window_days(child, &parts) {
-                    // A region folder and a bounded window: its day folders are known.
-                    Some(d) => days.push_back(d),
-                    None => listings.push_back(Listing {
-                        prefix: child.to_string(),
-                        flat: is_day_prefix(child),
-                        token: None,
-                        start_after: None,
-                        until: None,
-                    }),
-                },
+            if self.memory.is_some()
+                && !listing.covers.is_empty()
+                && let Some(keys) = collected_for(&listing.covers, &listing.prefix, collected)
+            {
+                keys.push(ListedKey {
+                    key: child.to_string(),
+                    size: None,
+                    etag: None,
+                });
             }
+            self.on_prefix(child, &mut items, listings, days, keys);
         }
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
@@ -914,9 +1015,91 @@ impl Walker {
                 break;
             }
             let size = object.size().and_then(|s| u64::try_from(s).ok());
-            self.on_key(key, size, &mut items, keys);
+            let etag = object.e_tag();
+            if self.memory.is_some()
+                && let Some(slash) = key.rfind('/')
+                && let Some(keys) = collected_for(&listing.covers, &key[..=slash], collected)
+            {
+                keys.push(ListedKey {
+                    key: key.to_string(),
+                    size,
+                    etag: etag.map(str::to_string),
+                });
+            }
+            self.on_key(key, size, etag, &mut items, keys);
+        }
+        if !more && self.memory.is_some() {
+            // The listing is complete: its day folders can be sealed.
+            for folder in &listing.covers {
+                items.push(Listed::DayListed {
+                    folder: format!("s3://{}/{folder}", self.bucket),
+                    keys: collected.remove(folder).unwrap_or_default(),
+                });
+            }
         }
         items
+    }
+
+    /// A listed folder: pruned with its reason, or listed (or replayed from the state, when
+    /// sealed there) in its turn.
+    fn on_prefix(
+        &self,
+        child: &str,
+        items: &mut Vec<Listed>,
+        listings: &mut VecDeque<Listing>,
+        days: &mut VecDeque<Days>,
+        keys: &mut VecDeque<ObjectRef>,
+    ) {
+        let parts: Vec<&str> = child.split('/').filter(|s| !s.is_empty()).collect();
+        if let Some(reason) = layout::judge(&parts, false, &self.prune) {
+            items.push(Listed::Pruned {
+                prefix: format!("s3://{}/{child}", self.bucket),
+                reason,
+            });
+            return;
+        }
+        if let Some(d) = self.window_days(child, &parts) {
+            // A region folder and a bounded window: its day folders are known.
+            days.push_back(d);
+            return;
+        }
+        if is_day_prefix(child) {
+            if self.day_wanted(child, items, keys) {
+                listings.push_back(Listing {
+                    prefix: child.to_string(),
+                    flat: true,
+                    token: None,
+                    start_after: None,
+                    until: None,
+                    covers: vec![child.to_string()],
+                });
+            }
+            return;
+        }
+        let dated = is_year_or_month_prefix(&parts);
+        if dated
+            && let Some(memory) = &self.memory
+            && let Some(children) = memory.sealed(&format!("s3://{}/{child}", self.bucket))
+        {
+            // A sealed year or month: its folders as the listing that sealed it gave them.
+            for c in children {
+                self.on_prefix(&c.key, items, listings, days, keys);
+            }
+            return;
+        }
+        listings.push_back(Listing {
+            prefix: child.to_string(),
+            flat: false,
+            token: None,
+            start_after: None,
+            until: None,
+            // A year or month folder's listing is kept (and sealed) like a day folder's.
+            covers: if dated && self.memory.is_some() {
+                vec![child.to_string()]
+            } else {
+                Vec::new()
+            },
+        });
     }
 
     /// A listed key: queued for a GET, or skipped with its reason.
@@ -924,11 +1107,19 @@ impl Walker {
         &self,
         key: &str,
         size: Option<u64>,
+        etag: Option<&str>,
         items: &mut Vec<Listed>,
         keys: &mut VecDeque<ObjectRef>,
     ) {
         {
             let parts: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+            if !self
+                .prune
+                .object_in_shard(&parts[..parts.len().saturating_sub(1)])
+            {
+                // Another shard's object: not this run's at all.
+                return;
+            }
             let name = parts.last().copied().unwrap_or_default();
             let location = Location::S3 {
                 bucket: self.bucket.clone(),
@@ -945,10 +1136,20 @@ impl Walker {
                     location: location.to_string(),
                     reason,
                 }),
+                None if self
+                    .memory
+                    .as_ref()
+                    .is_some_and(|m| m.known(&location.to_string(), size, etag)) =>
+                {
+                    items.push(Listed::Known {
+                        location: location.to_string(),
+                    })
+                }
                 None => keys.push_back(ObjectRef {
                     location,
                     size,
                     sniff: kind == NameKind::Unknown,
+                    tag: etag.map(str::to_string),
                 }),
             }
         }
@@ -1018,6 +1219,7 @@ impl Walker {
                 location: object.location,
                 bytes,
                 sniff: object.sniff,
+                tag: object.tag,
             }),
             Err(f) => {
                 let at = object.location.to_string();
@@ -1025,6 +1227,29 @@ impl Walker {
             }
         }
     }
+}
+
+/// The collected keys of `folder` when it is one of the day folders a listing `covers`.
+fn collected_for<'a>(
+    covers: &[String],
+    folder: &str,
+    collected: &'a mut Collected,
+) -> Option<&'a mut Vec<ListedKey>> {
+    covers
+        .iter()
+        .any(|c| c == folder)
+        .then(|| collected.entry(folder.to_string()).or_default())
+}
+
+/// A year or month folder of a region (`.../CloudTrail/REGION/YYYY[/MM]`).
+fn is_year_or_month_prefix(parts: &[&str]) -> bool {
+    let numeric = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    let n = parts.len();
+    (n >= 1 && numeric(&parts[n - 1]) && layout::is_region_folder(&parts[..n - 1]))
+        || (n >= 2
+            && numeric(&parts[n - 1])
+            && numeric(&parts[n - 2])
+            && layout::is_region_folder(&parts[..n - 2]))
 }
 
 /// A prefix that is a complete day folder (listed flat, without a delimiter).

@@ -5,6 +5,7 @@
 
 pub mod extract;
 mod files;
+mod stored;
 mod users;
 mod workbook;
 
@@ -72,16 +73,17 @@ impl Report for CognitoReport {
         match extract::extract(record) {
             None => Ok(()),
             Some(Ok(row)) => {
-                if self
-                    .filter
-                    .matches(row.time, &row.account_id, &row.aws_region)
-                {
-                    out.push(row);
-                }
+                // Every row: the pipeline keeps the wanted ones, a state stores them all.
+                out.push(row);
                 Ok(())
             }
             Some(Err(why)) => Err(why),
         }
+    }
+
+    fn wanted(&self, row: &Row) -> bool {
+        self.filter
+            .matches(row.time, &row.account_id, &row.aws_region)
     }
 
     fn event_key(row: &Row) -> (&str, u64) {
