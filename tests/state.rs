@@ -649,7 +649,8 @@ fn gets(proxy: &Proxy) -> usize {
 
 #[test]
 fn sealed_day_folders_on_s3_are_not_listed_or_fetched_again() {
-    let bucket = "ts-state-sealed";
+    // A bucket of this test process alone: objects a test adds stay in the server.
+    let bucket = &format!("ts-state-sealed-{}", std::process::id());
     let now = today();
     let mut objects = [day("2025-01-14"), day("2025-01-15")].concat();
     let fresh = key("111111111111", "us-east-1", &now, "0005");
@@ -760,7 +761,7 @@ fn sealed_day_folders_on_s3_are_not_listed_or_fetched_again() {
 
 #[test]
 fn four_s3_shards_and_a_merge_give_the_reports_of_one_run() {
-    let bucket = "ts-state-shards";
+    let bucket = &format!("ts-state-shards-{}", std::process::id());
     let mut objects = Vec::new();
     for d in 10..=21 {
         objects.extend(day(&format!("2025-03-{d}")));
