@@ -75,9 +75,26 @@ pub fn run_report<R: Report>(
         progress.listing_done();
         return Ok(total);
     }
-    drive_with(opts, s3, memory, progress, &cancel, |rx| {
+    // An object replayed from the state costs a lookup: the lister does it itself rather than
+    // hand it through the channel to a worker.
+    let replayed = Mutex::new(ObjectOutcome::default());
+    let here = |item: Listed| match item {
+        Listed::Known { .. } => {
+            let out = worker.process(item);
+            if let Ok(mut r) = replayed.lock() {
+                *r += out;
+            }
+            None
+        }
+        other => Some(other),
+    };
+    let mut total = drive_with(opts, s3, memory, progress, &cancel, here, |rx| {
         consume(rx, &worker)
-    })
+    })?;
+    if let Ok(r) = replayed.into_inner() {
+        total += r;
+    }
+    Ok(total)
 }
 
 /// The channel from the lister to the workers.
@@ -103,15 +120,18 @@ pub fn drive<T: Send>(
     cancel: &AtomicBool,
     consume: impl FnOnce(mpsc::Receiver<Listed>) -> T,
 ) -> Result<T> {
-    drive_with::<(), T>(opts, s3, None, progress, cancel, consume)
+    drive_with::<(), T>(opts, s3, None, progress, cancel, Some, consume)
 }
 
+/// [`drive`] with a state, and `here`, which may take an item on the lister's thread (and
+/// return None) instead of sending it to the workers.
 fn drive_with<Row, T: Send>(
     opts: &Options,
     s3: Option<&S3Session>,
     state: Option<&dyn Recall<Row>>,
     progress: &Progress,
     cancel: &AtomicBool,
+    here: impl Fn(Listed) -> Option<Listed> + Send,
     consume: impl FnOnce(mpsc::Receiver<Listed>) -> T,
 ) -> Result<T> {
     let (tx, rx) = channel(opts, s3);
@@ -119,6 +139,9 @@ fn drive_with<Row, T: Send>(
         // `move`: the lister owns the sender, so the channel closes when listing ends.
         let lister = scope.spawn(move || {
             list_sources(opts, s3, state, progress, &mut |item| {
+                let Some(item) = here(item) else {
+                    return !cancel.load(Ordering::Relaxed);
+                };
                 !cancel.load(Ordering::Relaxed) && tx.blocking_send(item).is_ok()
             });
             progress.listing_done();
@@ -194,7 +217,10 @@ fn list_sources<Row>(
         match &item {
             Listed::Object(o) => progress.listed(o.size.unwrap_or(0)),
             Listed::Fetched(raw) => progress.listed(raw.bytes.len() as u64),
-            Listed::Skipped { .. } | Listed::Known { .. } => progress.listed(0),
+            Listed::Skipped { .. } => progress.listed(0),
+            Listed::Known { location } => {
+                progress.listed(state.and_then(|s| s.recall(location)).map_or(0, |r| r.size))
+            }
             Listed::Problem(p) if p.stage() != Stage::List => progress.listed(0),
             Listed::Problem(_) => listing_failed.set(true),
             Listed::Pruned { .. } | Listed::DayListed { .. } => {}
@@ -323,8 +349,8 @@ impl<R: Report> Worker<'_, R> {
                 Listed::Fetched(raw) => out.seen.note_path(&raw.location.to_string()),
                 Listed::Skipped { location, .. } => out.seen.note_path(location),
                 Listed::Pruned { prefix, .. } => out.seen.note_path(prefix),
-                Listed::Known { location } => out.seen.note_path(location),
-                Listed::Problem(_) | Listed::DayListed { .. } => {}
+                // What its path showed is among what the state kept (see `replay`).
+                Listed::Problem(_) | Listed::Known { .. } | Listed::DayListed { .. } => {}
             }
         }
         match item {

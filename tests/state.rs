@@ -83,7 +83,7 @@ fn run(out: &Path, args: &[&str]) -> (i32, String) {
         .arg(out)
         .arg("--manifest")
         .arg(&manifest)
-        .arg("--no-progress")
+        .args(["--no-progress", "--per-user"])
         .output()
         .unwrap();
     (

@@ -83,7 +83,15 @@ pub fn would_list(sources: &[SourceSpec], prune: &layout::Prune, location: &str)
             SourceSpec::S3 { bucket, prefix } => rest
                 .strip_prefix(bucket.as_str())
                 .and_then(|r| r.strip_prefix('/'))
-                .is_some_and(|key| key.starts_with(prefix.as_str())),
+                .is_some_and(|key| {
+                    // `org` names the folder `org/` (or the object `org`), never `org-old/`.
+                    prefix.is_empty()
+                        || prefix.ends_with('/') && key.starts_with(prefix.as_str())
+                        || key == prefix
+                        || key
+                            .strip_prefix(prefix.as_str())
+                            .is_some_and(|rest| rest.starts_with('/'))
+                }),
             SourceSpec::Local(_) => false,
         });
         if !under {

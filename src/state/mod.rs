@@ -58,8 +58,9 @@ pub trait StoredRow: Sized + Clone + Send {
     const COLUMNS: &'static str;
     /// The number of those columns.
     const WIDTH: usize;
-    /// The row's values, in the order of [`StoredRow::COLUMNS`].
-    fn values(&self) -> Vec<rusqlite::types::Value>;
+    /// Inserts the row with `stmt`, `INSERT INTO TABLE VALUES (?, ...)` with `object_id`
+    /// first and then the columns of [`StoredRow::COLUMNS`].
+    fn insert(&self, stmt: &mut rusqlite::Statement<'_>, object_id: i64) -> rusqlite::Result<()>;
     /// The row from a result row whose column 0 is `object_id` and the rest as written.
     fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
 }
@@ -82,47 +83,68 @@ pub enum Access {
 struct Entry {
     recalled: Recalled,
     tag: String,
-    read_key: String,
+    /// Read with this run's rules and read options.
+    current: bool,
     visited: AtomicBool,
 }
 
 /// Writes waiting for the next transaction.
-struct Pending<Row> {
-    conn: Connection,
-    read_key: String,
+struct Queue<Row> {
     objects: Vec<Fresh<Row>>,
     days: Vec<(String, Vec<ListedKey>)>,
-    /// Day folders this run listed completely, to seal at the end.
-    listed: BTreeSet<String>,
-    /// The problems kept with objects this run read.
-    kept_problems: HashSet<Problem>,
     forget: Vec<String>,
-    failure: Option<String>,
     /// Rows in `objects`.
     rows: usize,
-    /// When the last batch was written.
+    /// When the last batch was taken.
     flushed: std::time::Instant,
 }
 
-impl<Row> Pending<Row> {
+impl<Row> Queue<Row> {
     fn full(&self) -> bool {
         self.objects.len() + self.days.len() >= BATCH
             || self.rows >= BATCH_ROWS
             || self.flushed.elapsed().as_secs() >= BATCH_SECONDS
     }
+
+    /// The batch to write, leaving the queue empty.
+    fn take(&mut self) -> Batch<Row> {
+        self.rows = 0;
+        self.flushed = std::time::Instant::now();
+        Batch {
+            objects: std::mem::take(&mut self.objects),
+            days: std::mem::take(&mut self.days),
+        }
+    }
+}
+
+/// One transaction's worth of writes.
+struct Batch<Row> {
+    objects: Vec<Fresh<Row>>,
+    days: Vec<(String, Vec<ListedKey>)>,
+}
+
+/// The connection that writes, and what its writes so far mean for the end of the run.
+struct Writer {
+    conn: Connection,
+    read_key: String,
+    /// Folders this run listed completely, to seal at the end.
+    listed: BTreeSet<String>,
+    /// The problems kept with objects this run read.
+    kept_problems: HashSet<Problem>,
+    failure: Option<String>,
 }
 
 /// An open state.
 pub struct State<Row> {
     dir: PathBuf,
-    _lock: File,
+    _lock: Option<File>,
     index: HashMap<String, Entry>,
     sealed: HashSet<String>,
-    read_key: String,
     relist: bool,
     started: Timestamp,
     reader: Mutex<Connection>,
-    pending: Mutex<Pending<Row>>,
+    queue: Mutex<Queue<Row>>,
+    writer: Mutex<Writer>,
     /// What opening found worth saying (a rebuild, and why).
     pub notice: Option<String>,
 }
@@ -147,29 +169,41 @@ impl<Row: StoredRow> State<Row> {
                 .with_context(|| format!("--state {}: cannot create it", dir.display()))?;
         }
         let lock_path = dir.join(LOCK_NAME);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("cannot open the state lock {}", lock_path.display()))?;
-        let locked = if write {
-            lock.try_lock()
-        } else {
-            lock.try_lock_shared()
-        };
-        match locked {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => bail!(
-                "the state {} is in use by another trailsift run (it holds {}); wait for it to \
-                 finish, or give this run another --state",
-                dir.display(),
-                lock_path.display()
-            ),
-            Err(TryLockError::Error(e)) => {
-                bail!("cannot lock the state {}: {e}", lock_path.display())
+        let lock = if write {
+            let lock = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .with_context(|| format!("cannot open the state lock {}", lock_path.display()))?;
+            match lock.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => bail!(
+                    "the state {} is in use by another trailsift run (it holds {}); wait for it \
+                     to finish, or give this run another --state",
+                    dir.display(),
+                    lock_path.display()
+                ),
+                Err(TryLockError::Error(e)) => {
+                    bail!("cannot lock the state {}: {e}", lock_path.display())
+                }
             }
-        }
+            Some(lock)
+        } else {
+            // `merge` takes a shared lock where a run left its lock file, and makes none (its
+            // states may be read-only copies): a run writing the state meanwhile is refused.
+            match File::open(&lock_path) {
+                Ok(lock) => match lock.try_lock_shared() {
+                    Ok(()) => Some(lock),
+                    Err(TryLockError::WouldBlock) => bail!(
+                        "the state {} is in use by a trailsift run; merge it once the run is done",
+                        dir.display()
+                    ),
+                    Err(TryLockError::Error(_)) => None,
+                },
+                Err(_) => None,
+            }
+        };
         let path = dir.join(DB_NAME);
         let mut conn = if write {
             Connection::open(&path)
@@ -188,7 +222,8 @@ impl<Row: StoredRow> State<Row> {
         } else {
             check_version::<Row>(&conn, dir)?;
         }
-        let index = load_index(&conn).with_context(|| format!("reading {}", path.display()))?;
+        let index =
+            load_index(&conn, &read_key).with_context(|| format!("reading {}", path.display()))?;
         let mut sealed = HashSet::new();
         {
             let mut stmt = conn.prepare("SELECT folder FROM folders WHERE sealed = 1")?;
@@ -203,21 +238,22 @@ impl<Row: StoredRow> State<Row> {
             _lock: lock,
             index,
             sealed,
-            read_key: read_key.clone(),
             relist: matches!(access, Access::Run { relist: true, .. }),
             started: Timestamp::now(),
             reader: Mutex::new(reader),
-            pending: Mutex::new(Pending {
-                conn,
-                read_key,
+            queue: Mutex::new(Queue {
                 objects: Vec::new(),
                 days: Vec::new(),
-                listed: BTreeSet::new(),
-                kept_problems: HashSet::new(),
                 forget: Vec::new(),
-                failure: None,
                 rows: 0,
                 flushed: std::time::Instant::now(),
+            }),
+            writer: Mutex::new(Writer {
+                conn,
+                read_key,
+                listed: BTreeSet::new(),
+                kept_problems: HashSet::new(),
+                failure: None,
             }),
             notice,
         })
@@ -256,7 +292,7 @@ impl<Row: StoredRow> State<Row> {
             return Ok((rows, matched));
         }
         let conn = self.lock_reader()?;
-        let sql = format!("SELECT * FROM {} ORDER BY object_id", Row::TABLE);
+        let sql = format!("SELECT * FROM {}", Row::TABLE);
         let mut stmt = conn.prepare(&sql)?;
         let mut result = stmt.query([])?;
         while let Some(r) = result.next()? {
@@ -289,12 +325,20 @@ impl<Row: StoredRow> State<Row> {
     /// `--prune-state` dropped, and keeps the run's other problems for `merge`. An earlier
     /// failure to write is the error.
     pub fn finish(&self, problems: &[Problem], sealable: bool) -> Result<()> {
+        let (batch, forget) = {
+            let mut q = self
+                .queue
+                .lock()
+                .map_err(|_| anyhow!("the state writer was poisoned"))?;
+            let forget = std::mem::take(&mut q.forget);
+            (q.take(), forget)
+        };
         let mut guard = self
-            .pending
+            .writer
             .lock()
             .map_err(|_| anyhow!("the state writer was poisoned"))?;
         let p = &mut *guard;
-        flush(p);
+        write_batch(p, batch, &self.index);
         if let Some(failure) = p.failure.take() {
             bail!("cannot write the state {}: {failure}", self.dir.display());
         }
@@ -319,7 +363,6 @@ impl<Row: StoredRow> State<Row> {
             .filter(|f| sealable && !failed.contains(*f) && day_ended_before(f, cutoff))
             .cloned()
             .collect();
-        let forget = std::mem::take(&mut p.forget);
         let write = |conn: &mut Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
             {
@@ -518,7 +561,7 @@ fn problem_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Problem> {
     ))
 }
 
-fn load_index(conn: &Connection) -> Result<HashMap<String, Entry>> {
+fn load_index(conn: &Connection, read_key: &str) -> Result<HashMap<String, Entry>> {
     let mut problems: HashMap<i64, Vec<Problem>> = HashMap::new();
     {
         let mut stmt =
@@ -551,7 +594,7 @@ fn load_index(conn: &Connection) -> Result<HashMap<String, Entry>> {
                     regions: list(8)?,
                 },
                 tag: r.get(3)?,
-                read_key: r.get(4)?,
+                current: r.get_ref(4)?.as_str()? == read_key,
                 visited: AtomicBool::new(false),
             },
         ))
@@ -587,20 +630,15 @@ fn delete_object<Row: StoredRow>(
     Ok(())
 }
 
-/// Writes the pending objects and day folders in one transaction. A failure is kept (the
-/// run ends with it) and later batches are not tried.
-fn flush<Row: StoredRow>(p: &mut Pending<Row>) {
-    if p.failure.is_some() || (p.objects.is_empty() && p.days.is_empty()) {
-        p.objects.clear();
-        p.days.clear();
-        p.rows = 0;
+/// Writes a batch of objects and folders in one transaction. A failure is kept (the run ends
+/// with it) and later batches are not tried.
+fn write_batch<Row: StoredRow>(p: &mut Writer, batch: Batch<Row>, index: &HashMap<String, Entry>) {
+    let Batch { objects, days } = batch;
+    if p.failure.is_some() || (objects.is_empty() && days.is_empty()) {
         return;
     }
-    let objects = std::mem::take(&mut p.objects);
-    let days = std::mem::take(&mut p.days);
-    p.rows = 0;
-    p.flushed = std::time::Instant::now();
     let now = Timestamp::now().to_string();
+    let read_key = p.read_key.clone();
     let write = |conn: &mut Connection| -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         {
@@ -617,14 +655,17 @@ fn flush<Row: StoredRow>(p: &mut Pending<Row>) {
                 "INSERT INTO problems (object_id, object, stage, reason) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for o in &objects {
-                delete_object::<Row>(&tx, &o.location)?;
+                // A changed object replaces what an earlier run kept of it.
+                if index.contains_key(&o.location) {
+                    delete_object::<Row>(&tx, &o.location)?;
+                }
                 let accounts = serde_json::to_string(&o.seen.accounts).unwrap_or_default();
                 let regions = serde_json::to_string(&o.seen.regions).unwrap_or_default();
                 insert_object.execute(params![
                     o.location,
                     o.size as i64,
                     o.tag.as_deref().unwrap_or(""),
-                    p.read_key,
+                    read_key,
                     now,
                     o.status,
                     o.records.map(|n| n as i64),
@@ -642,18 +683,16 @@ fn flush<Row: StoredRow>(p: &mut Pending<Row>) {
                     ])?;
                 }
                 for row in &o.rows {
-                    let mut values = Vec::with_capacity(Row::WIDTH + 1);
-                    values.push(rusqlite::types::Value::Integer(id));
-                    values.extend(row.values());
-                    insert_row.execute(rusqlite::params_from_iter(values))?;
+                    row.insert(&mut insert_row, id)?;
                 }
             }
             let mut insert_day = tx.prepare(
                 "INSERT OR REPLACE INTO folders (folder, listed_at, sealed) VALUES (?1, ?2, 0)",
             )?;
             let mut clear_keys = tx.prepare("DELETE FROM folder_keys WHERE folder = ?1")?;
-            let mut insert_key =
-                tx.prepare("INSERT OR REPLACE INTO folder_keys (folder, key, size, etag) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut insert_key = tx.prepare(
+                "INSERT OR REPLACE INTO folder_keys (folder, key, size, etag) VALUES (?1, ?2, ?3, ?4)",
+            )?;
             for (folder, keys) in &days {
                 insert_day.execute(params![folder, now])?;
                 clear_keys.execute([folder])?;
@@ -677,6 +716,25 @@ fn flush<Row: StoredRow>(p: &mut Pending<Row>) {
     }
 }
 
+impl<Row: StoredRow> State<Row> {
+    /// Queues `push`'s item, and writes the queue when it is full (outside the queue's lock,
+    /// so that the other workers go on queueing meanwhile).
+    fn enqueue(&self, push: impl FnOnce(&mut Queue<Row>)) {
+        let batch = match self.queue.lock() {
+            Ok(mut q) => {
+                push(&mut q);
+                q.full().then(|| q.take())
+            }
+            Err(_) => None,
+        };
+        if let Some(batch) = batch
+            && let Ok(mut w) = self.writer.lock()
+        {
+            write_batch(&mut w, batch, &self.index);
+        }
+    }
+}
+
 impl<Row: StoredRow> Memory for State<Row> {
     fn known(&self, location: &str, size: Option<u64>, tag: Option<&str>) -> bool {
         let (Some(size), Some(tag)) = (size, tag) else {
@@ -684,7 +742,7 @@ impl<Row: StoredRow> Memory for State<Row> {
         };
         self.index
             .get(location)
-            .is_some_and(|e| e.recalled.size == size && e.tag == tag && e.read_key == self.read_key)
+            .is_some_and(|e| e.recalled.size == size && e.tag == tag && e.current)
     }
 
     fn sealed(&self, folder: &str) -> Option<Vec<ListedKey>> {
@@ -718,22 +776,14 @@ impl<Row: StoredRow> Recall<Row> for State<Row> {
     }
 
     fn store(&self, fresh: Fresh<Row>) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.rows += fresh.rows.len();
-            p.objects.push(fresh);
-            if p.full() {
-                flush(&mut p);
-            }
-        }
+        self.enqueue(|q| {
+            q.rows += fresh.rows.len();
+            q.objects.push(fresh);
+        });
     }
 
     fn listed_day(&self, folder: String, keys: Vec<ListedKey>) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.days.push((folder, keys));
-            if p.full() {
-                flush(&mut p);
-            }
-        }
+        self.enqueue(|q| q.days.push((folder, keys)));
     }
 
     fn visit(&self, location: &str) {
@@ -754,8 +804,8 @@ impl<Row: StoredRow> Recall<Row> for State<Row> {
     }
 
     fn forget(&self, locations: Vec<String>) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.forget.extend(locations);
+        if let Ok(mut q) = self.queue.lock() {
+            q.forget.extend(locations);
         }
     }
 }

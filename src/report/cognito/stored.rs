@@ -2,7 +2,6 @@
 //! extracted event, every column of the reports plus what tells repeats apart.
 
 use jiff::Timestamp;
-use rusqlite::types::Value;
 
 use crate::report::record::Outcome;
 use crate::state::StoredRow;
@@ -34,33 +33,34 @@ impl StoredRow for Row {
             content_hash INTEGER NOT NULL";
     const WIDTH: usize = 19;
 
-    fn values(&self) -> Vec<Value> {
-        let text = |s: &str| Value::Text(s.to_string());
-        vec![
-            Value::Text(self.time.to_string()),
-            Value::Integer(self.time.as_second()),
-            Value::Integer(i64::from(self.time.subsec_nanosecond())),
-            text(match self.kind {
+    fn insert(&self, stmt: &mut rusqlite::Statement<'_>, object_id: i64) -> rusqlite::Result<()> {
+        stmt.execute(rusqlite::params![
+            object_id,
+            self.time.to_string(),
+            self.time.as_second(),
+            i64::from(self.time.subsec_nanosecond()),
+            match self.kind {
                 Kind::Auth => "auth",
                 Kind::Deletion => "deletion",
-            }),
-            text(&self.event_name),
-            text(self.outcome.as_str()),
-            text(&self.error_code),
-            text(&self.sub),
-            text(&self.username),
-            text(&self.user_pool_id),
-            text(&self.client_id),
-            text(&self.auth_flow),
-            text(&self.deleted_by),
-            text(&self.source_ip),
-            text(&self.user_agent),
-            text(&self.aws_region),
-            text(&self.account_id),
-            text(&self.event_id),
+            },
+            self.event_name,
+            self.outcome.as_str(),
+            self.error_code,
+            self.sub,
+            self.username,
+            self.user_pool_id,
+            self.client_id,
+            self.auth_flow,
+            self.deleted_by,
+            self.source_ip,
+            self.user_agent,
+            self.aws_region,
+            self.account_id,
+            self.event_id,
             // The bits of the u64, as SQLite integers are signed.
-            Value::Integer(self.content_hash as i64),
-        ]
+            self.content_hash as i64,
+        ])?;
+        Ok(())
     }
 
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
@@ -133,18 +133,13 @@ mod tests {
             Row::COLUMNS
         ))
         .unwrap();
-        let mut values = vec![Value::Integer(7)];
-        values.extend(row.values());
-        assert_eq!(values.len(), Row::WIDTH + 1);
         let marks = vec!["?"; Row::WIDTH + 1].join(",");
-        conn.execute(
-            &format!("INSERT INTO t VALUES ({marks})"),
-            rusqlite::params_from_iter(values),
-        )
-        .unwrap();
-        let back = conn
-            .query_row("SELECT * FROM t", [], Row::read)
+        let mut stmt = conn
+            .prepare(&format!("INSERT INTO t VALUES ({marks})"))
             .unwrap();
+        row.insert(&mut stmt, 7).unwrap();
+        drop(stmt);
+        let back = conn.query_row("SELECT * FROM t", [], Row::read).unwrap();
         assert_eq!(back, row);
     }
 }
