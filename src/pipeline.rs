@@ -210,7 +210,7 @@ fn list_sources<Row>(
         let mut item = keys.dedupe(item);
         if let (Some(state), Listed::Object(o)) = (state, &item) {
             let name = o.location.to_string();
-            if state.known(&name, o.size, o.tag.as_deref()) {
+            if state.known(&name, o.size, o.tag.as_deref(), o.sniff) {
                 item = Listed::Known { location: name };
             }
         }
@@ -257,7 +257,8 @@ fn list_sources<Row>(
         }
     }
     let Some(state) = state else { return };
-    if !complete {
+    // A run stopped mid-way (every GET denied, `--strict`) replays and forgets nothing.
+    if !complete || s3.is_some_and(|s| s.fatal().is_some()) {
         return;
     }
     let missing = state.unvisited(&|location| would_list(&opts.sources, &prune, location));
@@ -312,6 +313,17 @@ impl S3Keys {
                 } else {
                     Listed::Skipped {
                         location: name,
+                        reason: SkipReason::Duplicate,
+                    }
+                }
+            }
+            // An object replayed from the state is the same object as when fetched.
+            Listed::Known { location } if location.starts_with("s3://") => {
+                if seen.insert(location.clone()) {
+                    Listed::Known { location }
+                } else {
+                    Listed::Skipped {
+                        location,
                         reason: SkipReason::Duplicate,
                     }
                 }

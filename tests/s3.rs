@@ -93,6 +93,14 @@ pub fn upload(bucket: &str, objects: Vec<(String, Vec<u8>)>) -> usize {
     n
 }
 
+/// Deletes `key` from `bucket`.
+pub fn delete(bucket: &str, key: &str) {
+    let rt = runtime();
+    let s3 = client(&rt);
+    rt.block_on(s3.delete_object().bucket(bucket).key(key).send())
+        .unwrap();
+}
+
 /// A fault-injecting proxy in front of moto; killed when dropped.
 pub struct Proxy {
     child: Child,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::s3::{Proxy, endpoint, upload};
+use crate::s3::{Proxy, delete, endpoint, upload};
 use crate::util::{command, gzip, report_files};
 
 /// One Cognito sign-in record at `time`.
@@ -500,6 +500,22 @@ fn four_shards_and_a_merge_give_the_reports_of_one_run() {
     let src = tmp.path().join("trail");
     big_trail(&src);
     write_objects(&src, &[day("2025-01-14"), day("2025-01-15")].concat());
+    // An object in a folder inside a day folder: it goes with its day.
+    let day_folder = key("111111111111", "us-east-1", "2025-01-15", "0000");
+    let inner = format!("{}/extra/x.json.gz", day_folder.rsplit_once('/').unwrap().0);
+    write_objects(
+        &src,
+        &[(
+            inner,
+            body(&[sign_in(
+                "2025-01-15T03:00:00Z",
+                "inner-1",
+                "sub-inner",
+                "111111111111",
+                "us-east-1",
+            )]),
+        )],
+    );
     // A damaged object: its problem must reach the merged problems.csv too.
     write_objects(
         &src,
@@ -544,7 +560,7 @@ fn four_shards_and_a_merge_give_the_reports_of_one_run() {
         states.push(state);
     }
     assert_eq!(total, locations.len(), "an object in two shards");
-    assert_eq!(total, 168 + 16, "every readable object in one shard");
+    assert_eq!(total, 168 + 16 + 1, "every readable object in one shard");
     let merged = tmp.path().join("merged");
     let mut cmd = command();
     cmd.args(["merge", "--no-progress", "-o"]).arg(&merged);
@@ -653,6 +669,17 @@ fn sealed_day_folders_on_s3_are_not_listed_or_fetched_again() {
     let bucket = &format!("ts-state-sealed-{}", std::process::id());
     let now = today();
     let mut objects = [day("2025-01-14"), day("2025-01-15")].concat();
+    // A key in a folder inside a day folder: kept with its day's keys when the day is sealed.
+    objects.push((
+        "AWSLogs/222222222222/CloudTrail/eu-west-1/2025/01/14/extra/x.json.gz".to_string(),
+        body(&[sign_in(
+            "2025-01-14T05:00:00Z",
+            "inner-1",
+            "sub-inner",
+            "222222222222",
+            "eu-west-1",
+        )]),
+    ));
     let fresh = key("111111111111", "us-east-1", &now, "0005");
     let fresh_time = format!("{now}T00:01:00Z");
     objects.push((
@@ -819,5 +846,112 @@ fn four_s3_shards_and_a_merge_give_the_reports_of_one_run() {
             fs::read(merged.join(name)).unwrap(),
             "{name}"
         );
+    }
+}
+
+#[test]
+fn a_run_stopped_by_denied_gets_forgets_nothing() {
+    let bucket = &format!("ts-state-denied-{}", std::process::id());
+    upload(bucket, day("2025-01-14"));
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let st = state.to_str().unwrap();
+    let source = format!("s3://{bucket}");
+    let url = endpoint();
+    let (code, err) = run(
+        &tmp.path().join("first"),
+        &[&source, "--endpoint-url", &url, "--state", st],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(count(&db(&state), "SELECT count(*) FROM objects"), 8);
+    // One kept object leaves the bucket; three new ones arrive, and their GETs are denied.
+    delete(
+        bucket,
+        &key("222222222222", "eu-west-1", "2025-01-14", "1210"),
+    );
+    let now = today();
+    let (y, m, d) = (&now[0..4], &now[5..7], &now[8..10]);
+    let new: Vec<(String, Vec<u8>)> = ["0005", "0010", "0015"]
+        .iter()
+        .map(|hhmm| {
+            let time = format!("{now}T00:01:00Z");
+            (
+                key("111111111111", "us-east-1", &now, hhmm),
+                body(&[sign_in(
+                    &time,
+                    &format!("new-{hhmm}"),
+                    "s",
+                    "111111111111",
+                    "us-east-1",
+                )]),
+            )
+        })
+        .collect();
+    upload(bucket, new);
+    let today_keys =
+        format!("403:/{bucket}/AWSLogs/111111111111/CloudTrail/us-east-1/{y}/{m}/{d}/:*");
+    let proxy = Proxy::start(&[&today_keys]);
+    let stopped = tmp.path().join("stopped");
+    let args = [
+        &source,
+        "--endpoint-url",
+        &proxy.url,
+        "--state",
+        st,
+        "--relist",
+        "--prune-state",
+    ];
+    let (code, err) = run(&stopped, &args);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("access denied"), "{err}");
+    assert_eq!(
+        count(&db(&state), "SELECT count(*) FROM objects"),
+        8,
+        "a stopped run pruned the state"
+    );
+    assert_state_whole(&state);
+    // A complete run prunes: the reports of the bucket as it is now.
+    let plain = tmp.path().join("plain");
+    assert_eq!(run(&plain, &[&source, "--endpoint-url", &url]).0, 0);
+    let pruned = tmp.path().join("pruned");
+    let (code, err) = run(
+        &pruned,
+        &[
+            &source,
+            "--endpoint-url",
+            &url,
+            "--state",
+            st,
+            "--relist",
+            "--prune-state",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_same(&plain, &pruned);
+    assert_eq!(count(&db(&state), "SELECT count(*) FROM objects"), 10);
+}
+
+#[test]
+fn overlapping_s3_sources_with_a_state_count_each_object_once() {
+    let bucket = &format!("ts-state-overlap-{}", std::process::id());
+    upload(bucket, [day("2025-01-14"), day("2025-01-15")].concat());
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let st = state.to_str().unwrap();
+    let (whole, part) = (
+        format!("s3://{bucket}"),
+        format!("s3://{bucket}/AWSLogs/111111111111/"),
+    );
+    let url = endpoint();
+    let plain = tmp.path().join("plain");
+    assert_eq!(run(&plain, &[&whole, &part, "--endpoint-url", &url]).0, 0);
+    for n in ["first", "second"] {
+        let out = tmp.path().join(n);
+        let (code, err) = run(
+            &out,
+            &[&whole, &part, "--endpoint-url", &url, "--state", st],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert_same(&plain, &out);
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::options::Options;
 use crate::outcome::ObjectOutcome;
-use crate::problems::Problem;
+use crate::problems::{Problem, Stage};
 use crate::report::{self, Report};
 use crate::source::layout::Prune;
 use crate::source::wanted_location;
@@ -61,7 +61,11 @@ where
             outcome.reused.push(r.id);
         }
         for p in state.last_run_problems()? {
-            say(p, &mut outcome.problems);
+            // A listing problem names a folder; an object's problem counts only inside the
+            // filters, as the object would.
+            if p.stage() == Stage::List || wanted_location(&prune, p.object()) {
+                say(p, &mut outcome.problems);
+            }
         }
         add_from_state(state, report, opts, &mut outcome)?;
     }

@@ -70,6 +70,7 @@ where
     state.finish(&outcome.problems, !cut_short)?;
     stop_if_fatal(opts, s3.as_ref(), &outcome, created)?;
     let reused = add_from_state(&*state, &*report, opts, &mut outcome)?;
+    state.close()?;
     let requests = s3.as_ref().map(S3Session::requests);
     let note = (reused > 0).then(|| format!("{reused} from the state"));
     finish(report, opts, outcome, requests, note, started)

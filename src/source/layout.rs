@@ -71,7 +71,8 @@ pub fn shard_folder(dirs: &[&str]) -> Option<String> {
         if rest.first().is_some_and(|p| p.starts_with("o-")) {
             rest = &rest[1..];
         }
-        if judge_trail_dirs(rest, &Prune::default()) == Ok(true) {
+        // A day folder, or a folder inside one: the day decides.
+        if rest.len() >= 6 && judge_trail_dirs(&rest[..6], &Prune::default()) == Ok(true) {
             return Some(format!(
                 "{}/{}/{}/{}/{}",
                 rest[0], rest[2], rest[3], rest[4], rest[5]
@@ -376,6 +377,11 @@ mod tests {
         assert_eq!(
             shard_folder(&parts("/tmp/exports/a")).as_deref(),
             Some("tmp/exports/a")
+        );
+        // A folder inside a day folder goes with its day (that shard lists the day).
+        assert_eq!(
+            shard_folder(&parts(&format!("{day}/sub/deeper"))),
+            shard_folder(&parts(day))
         );
         let mut per_shard = [0u32; 4];
         for d in 1..=28 {

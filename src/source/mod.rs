@@ -66,8 +66,10 @@ pub struct ListedKey {
 /// What an earlier run remembers (`--state`), as the listers need it.
 pub trait Memory: Send + Sync {
     /// Whether the object at `location` (as displayed) with this size and tag was read by an
-    /// earlier run with the same rules: it need not be fetched.
-    fn known(&self, location: &str, size: Option<u64>, tag: Option<&str>) -> bool;
+    /// earlier run with the same rules: it need not be fetched. `sniff` is the object's
+    /// [`ObjectRef::sniff`] (a file skipped by its content as not a log is read when it is
+    /// named on the command line).
+    fn known(&self, location: &str, size: Option<u64>, tag: Option<&str>, sniff: bool) -> bool;
     /// The keys of a sealed S3 day folder (`s3://bucket/AWSLogs/.../DD/`), which is not
     /// listed again; None when it must be listed.
     fn sealed(&self, folder: &str) -> Option<Vec<ListedKey>>;
@@ -119,6 +121,18 @@ pub fn would_list(sources: &[SourceSpec], prune: &layout::Prune, location: &str)
         }
         layout::path_parts(std::path::Path::new(location))
     };
+    if location.starts_with("s3://") && prune.window_days().is_some() {
+        // A bounded window lists a region's day folders only (see `s3.rs`): nothing else
+        // under a region folder is reached.
+        let dirs: Vec<&str> = parts[..parts.len().saturating_sub(1)]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let in_day = (0..=dirs.len()).any(|i| layout::is_day_folder(&dirs[..i]));
+        if layout::account_and_region(&dirs).1.is_some() && !in_day {
+            return false;
+        }
+    }
     passes(prune, &parts)
 }
 

@@ -640,17 +640,23 @@ impl Days {
 
     /// The listing of the next stream of day folders, or None when the window is done.
     /// `wanted` says whether a day folder is to be listed (false: another shard's, or sealed
-    /// and replayed from the state); a stream is a run of consecutive wanted days.
-    fn next_stream(&mut self, wanted: &mut dyn FnMut(&str) -> bool) -> Option<Listing> {
+    /// and replayed from the state), or None to stop here for now (enough keys wait); a
+    /// stream is a run of consecutive wanted days.
+    fn next_stream(&mut self, wanted: &mut dyn FnMut(&str) -> Option<bool>) -> Option<Listing> {
         let mut covers = Vec::new();
         let mut first = None;
         let mut until = None;
         while self.remaining > 0 && covers.len() < DAYS_PER_STREAM as usize {
             let day = self.next;
             let folder = self.folder(day);
+            let Some(list) = wanted(&folder) else {
+                // Paused: the day is looked at again on the next call.
+                until = Some(folder);
+                break;
+            };
             self.next = day.tomorrow().unwrap_or(day);
             self.remaining -= 1;
-            if wanted(&folder) {
+            if list {
                 first.get_or_insert(day);
                 covers.push(folder);
             } else if first.is_some() {
@@ -700,7 +706,14 @@ struct Walker {
 }
 
 /// Keys of the day folders being listed, by folder, until their listing completes.
-type Collected = HashMap<String, Vec<ListedKey>>;
+#[derive(Default)]
+struct Collected {
+    keys: HashMap<String, Vec<ListedKey>>,
+    /// Folders whose listing also gave keys outside every folder it covers (a stream over
+    /// days that passed an odd key between two day folders): not sealed, so that a later
+    /// listing, whose streams may start and stop elsewhere, still finds such keys.
+    spoiled: std::collections::HashSet<String>,
+}
 
 impl Walker {
     async fn run(self, start: Start, tx: mpsc::Sender<Listed>) {
@@ -712,7 +725,7 @@ impl Walker {
         let mut denied: Vec<(ObjectRef, GetFailure)> = Vec::new();
         // Items made without a request (sealed day folders replayed), sent at the next turn.
         let mut pending: Vec<Listed> = Vec::new();
-        let mut collected = Collected::new();
+        let mut collected = Collected::default();
         // An inventory's data files take the place of listings: read like pages, as many at
         // once as listings, and not while enough keys wait for their GET.
         let mut inventory: Option<(String, String, Columns, VecDeque<String>)> = None;
@@ -734,7 +747,19 @@ impl Walker {
                     })
                 }
             }
-            Start::Object(object) => keys.push_back(object),
+            Start::Object(object) => {
+                let key = match &object.location {
+                    Location::S3 { key, .. } => key.clone(),
+                    Location::Local(_) => String::new(),
+                };
+                let parts: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+                if self
+                    .prune
+                    .object_in_shard(&parts[..parts.len().saturating_sub(1)])
+                {
+                    keys.push_back(object)
+                }
+            }
             Start::Inventory {
                 prefix,
                 bucket,
@@ -855,11 +880,20 @@ impl Walker {
         keys: &mut VecDeque<ObjectRef>,
     ) -> Option<Listing> {
         while let Some(d) = days.front_mut() {
-            let listing = d.next_stream(&mut |folder| self.day_wanted(folder, items, keys));
+            let mut paused = false;
+            let listing = d.next_stream(&mut |folder| {
+                // Sealed days are replayed without a request: not more of them at once than
+                // keys may wait, so that memory does not grow with the archive.
+                if items.len() + keys.len() >= MAX_QUEUED_KEYS {
+                    paused = true;
+                    return None;
+                }
+                Some(self.day_wanted(folder, items, keys))
+            });
             if d.remaining == 0 {
                 days.pop_front();
             }
-            if listing.is_some() {
+            if listing.is_some() || paused {
                 return listing;
             }
         }
@@ -971,7 +1005,7 @@ impl Walker {
             Ok(page) => page,
             Err(why) => {
                 for folder in &listing.covers {
-                    collected.remove(folder);
+                    collected.keys.remove(folder);
                 }
                 let at = format!("s3://{}/{}", self.bucket, listing.prefix);
                 return vec![Listed::Problem(Problem::new(at, Stage::List, why))];
@@ -999,8 +1033,9 @@ impl Walker {
             };
             if self.memory.is_some()
                 && !listing.covers.is_empty()
-                && let Some(keys) = collected_for(&listing.covers, &listing.prefix, collected)
+                && listing.covers.contains(&listing.prefix)
             {
+                let keys = collected.keys.entry(listing.prefix.clone()).or_default();
                 keys.push(ListedKey {
                     key: child.to_string(),
                     size: None,
@@ -1016,25 +1051,35 @@ impl Walker {
             }
             let size = object.size().and_then(|s| u64::try_from(s).ok());
             let etag = object.e_tag();
-            if self.memory.is_some()
-                && let Some(slash) = key.rfind('/')
-                && let Some(keys) = collected_for(&listing.covers, &key[..=slash], collected)
-            {
-                keys.push(ListedKey {
-                    key: key.to_string(),
-                    size,
-                    etag: etag.map(str::to_string),
-                });
+            if self.memory.is_some() && !listing.covers.is_empty() {
+                // The folder that holds the key (or a folder inside it).
+                match listing.covers.iter().find(|c| key.starts_with(c.as_str())) {
+                    Some(folder) => {
+                        collected
+                            .keys
+                            .entry(folder.clone())
+                            .or_default()
+                            .push(ListedKey {
+                                key: key.to_string(),
+                                size,
+                                etag: etag.map(str::to_string),
+                            })
+                    }
+                    None => collected.spoiled.extend(listing.covers.iter().cloned()),
+                }
             }
             self.on_key(key, size, etag, &mut items, keys);
         }
         if !more && self.memory.is_some() {
             // The listing is complete: its day folders can be sealed.
             for folder in &listing.covers {
-                items.push(Listed::DayListed {
-                    folder: format!("s3://{}/{folder}", self.bucket),
-                    keys: collected.remove(folder).unwrap_or_default(),
-                });
+                let keys = collected.keys.remove(folder).unwrap_or_default();
+                if !collected.spoiled.remove(folder) {
+                    items.push(Listed::DayListed {
+                        folder: format!("s3://{}/{folder}", self.bucket),
+                        keys,
+                    });
+                }
             }
         }
         items
@@ -1083,7 +1128,11 @@ impl Walker {
         {
             // A sealed year or month: its folders as the listing that sealed it gave them.
             for c in children {
-                self.on_prefix(&c.key, items, listings, days, keys);
+                if c.key.ends_with('/') {
+                    self.on_prefix(&c.key, items, listings, days, keys);
+                } else {
+                    self.on_key(&c.key, c.size, c.etag.as_deref(), items, keys);
+                }
             }
             return;
         }
@@ -1136,10 +1185,9 @@ impl Walker {
                     location: location.to_string(),
                     reason,
                 }),
-                None if self
-                    .memory
-                    .as_ref()
-                    .is_some_and(|m| m.known(&location.to_string(), size, etag)) =>
+                None if self.memory.as_ref().is_some_and(|m| {
+                    m.known(&location.to_string(), size, etag, kind == NameKind::Unknown)
+                }) =>
                 {
                     items.push(Listed::Known {
                         location: location.to_string(),
@@ -1227,18 +1275,6 @@ impl Walker {
             }
         }
     }
-}
-
-/// The collected keys of `folder` when it is one of the day folders a listing `covers`.
-fn collected_for<'a>(
-    covers: &[String],
-    folder: &str,
-    collected: &'a mut Collected,
-) -> Option<&'a mut Vec<ListedKey>> {
-    covers
-        .iter()
-        .any(|c| c == folder)
-        .then(|| collected.entry(folder.to_string()).or_default())
 }
 
 /// A year or month folder of a region (`.../CloudTrail/REGION/YYYY[/MM]`).

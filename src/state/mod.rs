@@ -142,7 +142,8 @@ pub struct State<Row> {
     sealed: HashSet<String>,
     relist: bool,
     started: Timestamp,
-    reader: Mutex<Connection>,
+    /// None once [`State::close`] has closed it.
+    reader: Mutex<Option<Connection>>,
     queue: Mutex<Queue<Row>>,
     writer: Mutex<Writer>,
     /// What opening found worth saying (a rebuild, and why).
@@ -240,7 +241,7 @@ impl<Row: StoredRow> State<Row> {
             sealed,
             relist: matches!(access, Access::Run { relist: true, .. }),
             started: Timestamp::now(),
-            reader: Mutex::new(reader),
+            reader: Mutex::new(Some(reader)),
             queue: Mutex::new(Queue {
                 objects: Vec::new(),
                 days: Vec::new(),
@@ -274,7 +275,10 @@ impl<Row: StoredRow> State<Row> {
     /// The problems of the state's last run that no object kept (listing problems, objects
     /// that could not be read), for `merge`.
     pub fn last_run_problems(&self) -> Result<Vec<Problem>> {
-        let conn = self.lock_reader()?;
+        let guard = self.lock_reader()?;
+        let conn = guard
+            .as_ref()
+            .ok_or_else(|| anyhow!("the state is closed"))?;
         let mut stmt = conn.prepare("SELECT object, stage, reason FROM last_run_problems")?;
         let rows = stmt.query_map([], problem_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -291,7 +295,10 @@ impl<Row: StoredRow> State<Row> {
         if ids.is_empty() {
             return Ok((rows, matched));
         }
-        let conn = self.lock_reader()?;
+        let guard = self.lock_reader()?;
+        let conn = guard
+            .as_ref()
+            .ok_or_else(|| anyhow!("the state is closed"))?;
         let sql = format!("SELECT * FROM {}", Row::TABLE);
         let mut stmt = conn.prepare(&sql)?;
         let mut result = stmt.query([])?;
@@ -314,7 +321,7 @@ impl<Row: StoredRow> State<Row> {
         Ok((rows, matched))
     }
 
-    fn lock_reader(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+    fn lock_reader(&self) -> Result<std::sync::MutexGuard<'_, Option<Connection>>> {
         self.reader
             .lock()
             .map_err(|_| anyhow!("the state reader was poisoned"))
@@ -370,8 +377,10 @@ impl<Row: StoredRow> State<Row> {
                 for f in &seal {
                     up.execute([f])?;
                 }
-                for location in &forget {
-                    delete_object::<Row>(&tx, location)?;
+                if sealable {
+                    for location in &forget {
+                        delete_object::<Row>(&tx, location)?;
+                    }
                 }
                 tx.execute("DELETE FROM last_run_problems", [])?;
                 let mut ins = tx.prepare(
@@ -389,6 +398,25 @@ impl<Row: StoredRow> State<Row> {
         };
         write(&mut p.conn)
             .with_context(|| format!("cannot write the state {}", self.dir.display()))?;
+        Ok(())
+    }
+
+    /// Ends a run's use of the state (after [`State::finish`] and the last
+    /// [`State::load_rows`]): back to a rollback journal, so that the write-ahead log is folded
+    /// into the database, which is then one self-contained file to copy, and to open
+    /// read-only (`merge`).
+    pub fn close(&self) -> Result<()> {
+        if let Ok(mut reader) = self.reader.lock() {
+            reader.take();
+        }
+        let w = self
+            .writer
+            .lock()
+            .map_err(|_| anyhow!("the state writer was poisoned"))?;
+        // Someone reading the state meanwhile (`sqlite3`, a merge) keeps it in WAL mode, which
+        // is as good a state: not worth waiting for, nor failing the run.
+        let _ = w.conn.busy_timeout(std::time::Duration::from_millis(200));
+        let _ = w.conn.pragma_update(None, "journal_mode", "DELETE");
         Ok(())
     }
 }
@@ -736,20 +764,24 @@ impl<Row: StoredRow> State<Row> {
 }
 
 impl<Row: StoredRow> Memory for State<Row> {
-    fn known(&self, location: &str, size: Option<u64>, tag: Option<&str>) -> bool {
+    fn known(&self, location: &str, size: Option<u64>, tag: Option<&str>, sniff: bool) -> bool {
         let (Some(size), Some(tag)) = (size, tag) else {
             return false;
         };
-        self.index
-            .get(location)
-            .is_some_and(|e| e.recalled.size == size && e.tag == tag && e.current)
+        self.index.get(location).is_some_and(|e| {
+            e.recalled.size == size
+                && e.tag == tag
+                && e.current
+                && (sniff || e.recalled.status != "skipped:not-log")
+        })
     }
 
     fn sealed(&self, folder: &str) -> Option<Vec<ListedKey>> {
         if self.relist || !self.sealed.contains(folder) {
             return None;
         }
-        let conn = self.reader.lock().ok()?;
+        let guard = self.reader.lock().ok()?;
+        let conn = guard.as_ref()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT key, size, etag FROM folder_keys WHERE folder = ?1 ORDER BY key",
