@@ -120,6 +120,25 @@ fn assert_same(a: &Path, b: &Path) {
     }
 }
 
+/// The report files every test compares.
+const CSVS: [&str; 4] = [
+    "auth-events.csv",
+    "deletions.csv",
+    "users.csv",
+    "problems.csv",
+];
+
+/// Asserts that the report files `names` of two runs are the same bytes.
+fn assert_same_csvs(a: &Path, b: &Path, names: &[&str]) {
+    for name in names {
+        assert_eq!(
+            fs::read(a.join(name)).unwrap(),
+            fs::read(b.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
 /// The number in "N from the state" of a summary, 0 when absent.
 fn from_state(stderr: &str) -> u64 {
     stderr
@@ -326,16 +345,7 @@ fn a_state_serves_other_windows_and_filters_without_reading_again() {
         assert_eq!(code, 0, "{f:?}: {err}");
         assert!(from_state(&err) > 0, "{err}");
         // Same reports, the source path aside.
-        for name in [
-            "auth-events.csv",
-            "deletions.csv",
-            "users.csv",
-            "problems.csv",
-        ] {
-            let a = fs::read_to_string(plain.join(name)).unwrap();
-            let b = fs::read_to_string(with.join(name)).unwrap();
-            assert_eq!(a, b, "{f:?} {name}");
-        }
+        assert_same_csvs(&plain, &with, &CSVS);
         let m = |d: &Path| fs::read_to_string(manifest_of(d)).unwrap().replace(c, s);
         assert_eq!(m(&plain), m(&with), "{f:?} manifest");
     }
@@ -567,18 +577,7 @@ fn four_shards_and_a_merge_give_the_reports_of_one_run() {
     cmd.args(&states);
     let output = cmd.output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
-    for name in [
-        "auth-events.csv",
-        "deletions.csv",
-        "users.csv",
-        "problems.csv",
-    ] {
-        assert_eq!(
-            fs::read(one.join(name)).unwrap(),
-            fs::read(merged.join(name)).unwrap(),
-            "{name}"
-        );
-    }
+    assert_same_csvs(&one, &merged, &CSVS);
     // A window given to merge is the window of the one run.
     let narrow = ["--start", "2025-02-03", "--end", "2025-02-05"];
     let one_narrow = tmp.path().join("one-narrow");
@@ -590,13 +589,7 @@ fn four_shards_and_a_merge_give_the_reports_of_one_run() {
         .args(narrow);
     cmd.args(&states);
     assert!(cmd.status().unwrap().code().is_some());
-    for name in ["auth-events.csv", "deletions.csv", "users.csv"] {
-        assert_eq!(
-            fs::read(one_narrow.join(name)).unwrap(),
-            fs::read(merged_narrow.join(name)).unwrap(),
-            "{name}"
-        );
-    }
+    assert_same_csvs(&one_narrow, &merged_narrow, &CSVS[..3]);
 }
 
 #[test]
@@ -631,6 +624,19 @@ fn shard_and_state_arguments_are_checked_before_any_work() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "--relist needs --state");
+}
+
+/// A run with `--state` through a fresh counting proxy, which must give the reports of
+/// `plain`; the proxy is returned to count its requests.
+fn state_run_via_proxy(out: &Path, source: &str, st: &str, extra: &[&str], plain: &Path) -> Proxy {
+    let proxy = Proxy::start(&[]);
+    let url = proxy.url.clone();
+    let mut args = vec![source, "--endpoint-url", &url, "--state", st];
+    args.extend(extra);
+    let (code, err) = run(out, &args);
+    assert_eq!(code, 0, "{err}");
+    assert_same(plain, out);
+    proxy
 }
 
 /// Today's date (UTC), `YYYY-MM-DD`: its day folder is never sealed.
@@ -702,14 +708,7 @@ fn sealed_day_folders_on_s3_are_not_listed_or_fetched_again() {
     let (code, err) = run(&plain, &[&source, "--endpoint-url", &url]);
     assert_eq!(code, 0, "{err}");
 
-    let proxy = Proxy::start(&[]);
-    let first = tmp.path().join("first");
-    let (code, err) = run(
-        &first,
-        &[&source, "--endpoint-url", &proxy.url, "--state", st],
-    );
-    assert_eq!(code, 0, "{err}");
-    assert_same(&plain, &first);
+    let proxy = state_run_via_proxy(&tmp.path().join("first"), &source, st, &[], &plain);
     assert_eq!(day_lists(&proxy).len(), 9, "8 old day folders and today's");
     let sealed = count(
         &db(&state),
@@ -718,14 +717,7 @@ fn sealed_day_folders_on_s3_are_not_listed_or_fetched_again() {
     assert_eq!(sealed, 8, "every old day folder, not today's");
 
     // Second run: no sealed folder is listed, nothing is fetched.
-    let proxy = Proxy::start(&[]);
-    let second = tmp.path().join("second");
-    let (code, err) = run(
-        &second,
-        &[&source, "--endpoint-url", &proxy.url, "--state", st],
-    );
-    assert_eq!(code, 0, "{err}");
-    assert_same(&plain, &second);
+    let proxy = state_run_via_proxy(&tmp.path().join("second"), &source, st, &[], &plain);
     let (y, m, d) = (&now[0..4], &now[5..7], &now[8..10]);
     let today_folder = format!("AWSLogs/111111111111/CloudTrail/us-east-1/{y}/{m}/{d}/");
     assert_eq!(day_lists(&proxy), vec![today_folder.clone()]);
@@ -755,33 +747,13 @@ fn sealed_day_folders_on_s3_are_not_listed_or_fetched_again() {
     );
     let plain3 = tmp.path().join("plain3");
     assert_eq!(run(&plain3, &[&source, "--endpoint-url", &url]).0, 0);
-    let proxy = Proxy::start(&[]);
-    let third = tmp.path().join("third");
-    let (code, err) = run(
-        &third,
-        &[&source, "--endpoint-url", &proxy.url, "--state", st],
-    );
-    assert_eq!(code, 0, "{err}");
-    assert_same(&plain3, &third);
+    let proxy = state_run_via_proxy(&tmp.path().join("third"), &source, st, &[], &plain3);
     assert_eq!(gets(&proxy), 1);
     assert_eq!(day_lists(&proxy), vec![today_folder]);
 
     // --relist lists them all again, and still fetches nothing.
-    let proxy = Proxy::start(&[]);
     let relisted = tmp.path().join("relisted");
-    let (code, err) = run(
-        &relisted,
-        &[
-            &source,
-            "--endpoint-url",
-            &proxy.url,
-            "--state",
-            st,
-            "--relist",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    assert_same(&plain3, &relisted);
+    let proxy = state_run_via_proxy(&relisted, &source, st, &["--relist"], &plain3);
     assert_eq!(day_lists(&proxy).len(), 9);
     assert_eq!(gets(&proxy), 0);
 }
@@ -835,18 +807,7 @@ fn four_s3_shards_and_a_merge_give_the_reports_of_one_run() {
     let mut cmd = command();
     cmd.args(["merge", "-q", "-o"]).arg(&merged).args(&states);
     assert_eq!(cmd.status().unwrap().code(), Some(0));
-    for name in [
-        "auth-events.csv",
-        "deletions.csv",
-        "users.csv",
-        "problems.csv",
-    ] {
-        assert_eq!(
-            fs::read(one.join(name)).unwrap(),
-            fs::read(merged.join(name)).unwrap(),
-            "{name}"
-        );
-    }
+    assert_same_csvs(&one, &merged, &CSVS);
 }
 
 #[test]
