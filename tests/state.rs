@@ -916,3 +916,79 @@ fn overlapping_s3_sources_with_a_state_count_each_object_once() {
         assert_same(&plain, &out);
     }
 }
+
+#[test]
+fn keys_outside_day_folders_are_replayed_as_a_listing_would_reach_them() {
+    let bucket = &format!("ts-state-odd-{}", std::process::id());
+    let mut objects = day("2025-01-14");
+    let odd = |k: &str, id: &str| {
+        (
+            k.to_string(),
+            body(&[sign_in(
+                "2025-01-14T06:00:00Z",
+                id,
+                "sub-odd",
+                "111111111111",
+                "us-east-1",
+            )]),
+        )
+    };
+    // A key in a month folder, and one in a region folder: a walk reaches both, a bounded
+    // window (which lists day folders only) neither.
+    objects.push(odd(
+        "AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/in-month.json.gz",
+        "odd-month",
+    ));
+    objects.push(odd(
+        "AWSLogs/111111111111/CloudTrail/us-east-1/in-region.json.gz",
+        "odd-region",
+    ));
+    upload(bucket, objects);
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let st = state.to_str().unwrap();
+    let source = format!("s3://{bucket}");
+    let url = endpoint();
+    let plain = tmp.path().join("plain");
+    assert_eq!(run(&plain, &[&source, "--endpoint-url", &url]).0, 0);
+    let auth = fs::read_to_string(plain.join("auth-events.csv")).unwrap();
+    assert!(auth.contains("odd-month") && auth.contains("odd-region"));
+    // The month folder is sealed with its key: the second run replays it without a GET.
+    state_run_via_proxy(&tmp.path().join("first"), &source, st, &[], &plain);
+    let proxy = state_run_via_proxy(&tmp.path().join("second"), &source, st, &[], &plain);
+    assert_eq!(gets(&proxy), 0, "{:?}", proxy.requests());
+    // A bounded window: the state does not replay what such a listing never reaches.
+    let window = ["--start", "2025-01-14", "--end", "2025-01-15"];
+    let plain_window = tmp.path().join("plain-window");
+    let args = [&[source.as_str(), "--endpoint-url", &url][..], &window].concat();
+    assert_eq!(run(&plain_window, &args).0, 0);
+    let auth = fs::read_to_string(plain_window.join("auth-events.csv")).unwrap();
+    assert!(!auth.contains("odd-"), "a window lists day folders only");
+    state_run_via_proxy(
+        &tmp.path().join("window"),
+        &source,
+        st,
+        &window,
+        &plain_window,
+    );
+}
+
+#[test]
+fn a_file_skipped_by_its_content_is_read_when_named_on_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("exports");
+    fs::create_dir_all(&src).unwrap();
+    // No extension: a walk reads it only if its content looks like data; this one does not.
+    let file = src.join("000000");
+    fs::write(&file, b"\x00\x01 not data").unwrap();
+    let state = tmp.path().join("state");
+    let st = state.to_str().unwrap();
+    let s = src.to_str().unwrap();
+    let (code, err) = run(&tmp.path().join("walked"), &[s, "--state", st]);
+    assert_eq!(code, 0, "{err}");
+    let f = file.to_str().unwrap();
+    let (plain_code, _) = run(&tmp.path().join("plain"), &[f]);
+    let (code, err) = run(&tmp.path().join("named"), &[f, "--state", st]);
+    assert_eq!(code, plain_code, "{err}");
+    assert_same(&tmp.path().join("plain"), &tmp.path().join("named"));
+}

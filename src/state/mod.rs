@@ -25,7 +25,7 @@ use jiff::{Timestamp, ToSpan};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::outcome::{Fresh, Recall, Recalled};
-use crate::problems::{Problem, Stage};
+use crate::problems::{Problem, SkipReason, Stage};
 use crate::source::layout::{self, DELIVERY_SLACK};
 use crate::source::{ListedKey, Memory};
 
@@ -772,7 +772,7 @@ impl<Row: StoredRow> Memory for State<Row> {
             e.recalled.size == size
                 && e.tag == tag
                 && e.current
-                && (sniff || e.recalled.status != "skipped:not-log")
+                && (sniff || !e.recalled.status.ends_with(SkipReason::NotLog.as_str()))
         })
     }
 
