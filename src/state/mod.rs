@@ -26,7 +26,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::outcome::{Fresh, Recall, Recalled};
 use crate::problems::{Problem, SkipReason, Stage};
-use crate::source::layout::{self, DELIVERY_SLACK};
+use crate::source::layout::DELIVERY_SLACK;
 use crate::source::{ListedKey, Memory};
 
 /// The database's file name in the state directory.
@@ -260,11 +260,6 @@ impl<Row: StoredRow> State<Row> {
         })
     }
 
-    /// The state directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Every object the state holds: its location and what it remembers, by location.
     pub fn objects(&self) -> impl Iterator<Item = (&str, &Recalled)> {
         self.index
@@ -275,13 +270,11 @@ impl<Row: StoredRow> State<Row> {
     /// The problems of the state's last run that no object kept (listing problems, objects
     /// that could not be read), for `merge`.
     pub fn last_run_problems(&self) -> Result<Vec<Problem>> {
-        let guard = self.lock_reader()?;
-        let conn = guard
-            .as_ref()
-            .ok_or_else(|| anyhow!("the state is closed"))?;
-        let mut stmt = conn.prepare("SELECT object, stage, reason FROM last_run_problems")?;
-        let rows = stmt.query_map([], problem_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare("SELECT object, stage, reason FROM last_run_problems")?;
+            let rows = stmt.query_map([], problem_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
     }
 
     /// The rows of the objects `ids` that `wanted` keeps, and how many each object gave.
@@ -295,36 +288,41 @@ impl<Row: StoredRow> State<Row> {
         if ids.is_empty() {
             return Ok((rows, matched));
         }
-        let guard = self.lock_reader()?;
-        let conn = guard
-            .as_ref()
-            .ok_or_else(|| anyhow!("the state is closed"))?;
-        let sql = format!("SELECT * FROM {}", Row::TABLE);
-        let mut stmt = conn.prepare(&sql)?;
-        let mut result = stmt.query([])?;
-        while let Some(r) = result.next()? {
-            let id: i64 = r.get(0)?;
-            let Some(count) = matched.get_mut(&id) else {
-                continue;
-            };
-            let row = Row::read(r).with_context(|| {
-                format!(
-                    "the state {} holds a row it cannot read",
-                    self.dir.display()
-                )
-            })?;
-            if wanted(&row) {
-                *count += 1;
-                rows.push(row);
+        self.with_reader(|conn| {
+            let sql = format!("SELECT * FROM {}", Row::TABLE);
+            let mut stmt = conn.prepare(&sql)?;
+            let mut result = stmt.query([])?;
+            while let Some(r) = result.next()? {
+                let id: i64 = r.get(0)?;
+                let Some(count) = matched.get_mut(&id) else {
+                    continue;
+                };
+                let row = Row::read(r).with_context(|| {
+                    format!(
+                        "the state {} holds a row it cannot read",
+                        self.dir.display()
+                    )
+                })?;
+                if wanted(&row) {
+                    *count += 1;
+                    rows.push(row);
+                }
             }
-        }
+            Ok(())
+        })?;
         Ok((rows, matched))
     }
 
-    fn lock_reader(&self) -> Result<std::sync::MutexGuard<'_, Option<Connection>>> {
-        self.reader
+    /// Runs `read` on the reading connection (an error once [`State::close`] closed it).
+    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let guard = self
+            .reader
             .lock()
-            .map_err(|_| anyhow!("the state reader was poisoned"))
+            .map_err(|_| anyhow!("the state reader was poisoned"))?;
+        let conn = guard
+            .as_ref()
+            .ok_or_else(|| anyhow!("the state is closed"))?;
+        read(conn)
     }
 
     /// Writes what is left, seals the day folders this run listed completely (when `sealable`:
@@ -460,13 +458,7 @@ fn prepare_in<Row: StoredRow>(conn: &Connection, rebuild: bool) -> Result<Option
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     )?;
-    let get = |key: &str| -> Result<Option<i64>> {
-        let v: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?;
-        Ok(v.and_then(|v| v.parse().ok()))
-    };
-    let (schema, rules) = (get("schema")?, get("rules")?);
+    let (schema, rules) = (meta_number(conn, "schema")?, meta_number(conn, "rules")?);
     let mut notice = None;
     let wipe = match (schema, rules) {
         _ if rebuild => {
@@ -552,15 +544,18 @@ fn prepare_in<Row: StoredRow>(conn: &Connection, rebuild: bool) -> Result<Option
     Ok(notice)
 }
 
+/// The number `meta` holds for `key`, None when there is none.
+fn meta_number(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
+    let value: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?;
+    Ok(value.and_then(|v| v.parse().ok()))
+}
+
 /// `merge` reads states only as this trailsift would have written them.
 fn check_version<Row: StoredRow>(conn: &Connection, dir: &Path) -> Result<()> {
-    let get = |key: &str| -> Option<i64> {
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
-            r.get::<_, String>(0)
-        })
-        .ok()
-        .and_then(|v| v.parse().ok())
-    };
+    // Not a state at all (no `meta` table) reads as no version.
+    let get = |key: &str| meta_number(conn, key).ok().flatten();
     let (schema, rules) = (get("schema"), get("rules"));
     if schema != Some(SCHEMA) || rules != Some(Row::RULES) {
         bail!(
@@ -780,25 +775,21 @@ impl<Row: StoredRow> Memory for State<Row> {
         if self.relist || !self.sealed.contains(folder) {
             return None;
         }
-        let guard = self.reader.lock().ok()?;
-        let conn = guard.as_ref()?;
-        let mut stmt = conn
-            .prepare_cached(
+        // A folder whose keys cannot be read back is listed instead.
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
                 "SELECT key, size, etag FROM folder_keys WHERE folder = ?1 ORDER BY key",
-            )
-            .ok()?;
-        let keys = stmt
-            .query_map([folder], |r| {
+            )?;
+            let keys = stmt.query_map([folder], |r| {
                 Ok(ListedKey {
                     key: r.get(0)?,
                     size: r.get::<_, Option<i64>>(1)?.map(|s| s as u64),
                     etag: r.get(2)?,
                 })
-            })
-            .ok()?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .ok()?;
-        Some(keys)
+            })?;
+            Ok(keys.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .ok()
     }
 }
 
@@ -842,12 +833,6 @@ impl<Row: StoredRow> Recall<Row> for State<Row> {
     }
 }
 
-/// Whether a folder is a trail day folder (`.../YYYY/MM/DD/`), for tests of the sealing rule.
-pub fn is_day_folder(folder: &str) -> bool {
-    let parts: Vec<&str> = folder.split('/').filter(|s| !s.is_empty()).collect();
-    layout::is_day_folder(&parts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -855,7 +840,8 @@ mod tests {
     #[test]
     fn a_day_is_sealable_a_slack_after_it_ended() {
         let f = "s3://b/AWSLogs/111111111111/CloudTrail/us-east-1/2025/01/15/";
-        assert!(is_day_folder(f));
+        let parts: Vec<&str> = f.split('/').filter(|s| !s.is_empty()).collect();
+        assert!(crate::source::layout::is_day_folder(&parts));
         let at = |s: &str| s.parse::<Timestamp>().unwrap() - DELIVERY_SLACK;
         assert!(!day_ended_before(f, at("2025-01-16T23:59:59Z")));
         assert!(day_ended_before(f, at("2025-01-17T00:00:00Z")));
