@@ -131,6 +131,20 @@ impl<Row> AddAssign for ObjectOutcome<Row> {
     }
 }
 
+/// The manifest status of an object read and parsed.
+pub const READ: &str = "read";
+/// ... of an object read whose records had problems.
+pub const READ_RECORD_PROBLEMS: &str = "read:record-problems";
+/// ... of a trail object only pre-scanned (no Cognito mention, so not parsed).
+pub const READ_PRESCANNED: &str = "read:pre-scanned";
+/// The prefix of the manifest status of an object skipped (`skipped:REASON`).
+const SKIPPED: &str = "skipped:";
+
+/// The manifest status of an object skipped for `reason`.
+pub fn skipped_status(reason: SkipReason) -> String {
+    format!("{SKIPPED}{}", reason.as_str())
+}
+
 /// What a fresh read of one object gave, for the state to keep (`--state`): everything it
 /// yields, whatever this run's filters.
 #[derive(Debug)]
@@ -177,7 +191,7 @@ impl Recalled {
     /// The counts a fresh read of the object gave.
     pub fn tally(&self) -> Tally {
         let mut t = Tally::default();
-        match self.status.strip_prefix("skipped:") {
+        match self.status.strip_prefix(SKIPPED) {
             Some(reason) => {
                 if let Some(r) = SkipReason::ALL.iter().find(|r| r.as_str() == reason) {
                     t.skip(*r);
@@ -187,11 +201,26 @@ impl Recalled {
                 t.read = 1;
                 t.bytes = self.size;
                 t.records = self.records.unwrap_or(0);
-                t.unparsed = u64::from(self.status == "read:pre-scanned");
+                t.unparsed = u64::from(self.status == READ_PRESCANNED);
                 t.record_problems = self.problems.len() as u64;
             }
         }
         t
+    }
+
+    /// Adds the object's counts, and (with `note_seen`) the accounts and regions it showed,
+    /// to `out`, and notes its id there for its rows; its problems are the caller's to say.
+    pub fn add_to<Row>(&self, out: &mut ObjectOutcome<Row>, note_seen: bool) {
+        out.tally += &self.tally();
+        if note_seen {
+            for a in &self.accounts {
+                out.seen.note(Some(a), None);
+            }
+            for r in &self.regions {
+                out.seen.note(None, Some(r));
+            }
+        }
+        out.reused.push(self.id);
     }
 }
 

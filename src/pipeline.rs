@@ -7,6 +7,7 @@
 //! (rayon), or on the calling thread with `--threads 1`, and the outcomes are added up, so the
 //! result does not depend on the thread count (ripgrep's `search` / `search_parallel`).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -21,7 +22,10 @@ use crate::decode::{self, Bad, Decoded, Scratch, Want};
 use crate::fetch;
 use crate::object::{Location, RawObject, SourceSpec};
 use crate::options::Options;
-use crate::outcome::{Fresh, ManifestLine, ObjectOutcome, Recall};
+use crate::outcome::{
+    Fresh, ManifestLine, ObjectOutcome, READ, READ_PRESCANNED, READ_RECORD_PROBLEMS, Recall,
+    skipped_status,
+};
 use crate::problems::{Problem, SkipReason, Stage};
 use crate::progress::Progress;
 use crate::report::Report;
@@ -65,10 +69,9 @@ pub fn run_report<R: Report>(
             || !opts.filter.regions.is_empty(),
         state,
     };
-    let memory = state.map(|s| s as &dyn Recall<R::Row>);
     if opts.threads == 1 && s3.is_none() {
         let mut total = ObjectOutcome::default();
-        list_sources(opts, None, memory, progress, &mut |item| {
+        list_sources(opts, None, state, progress, &mut |item| {
             total += worker.process(item);
             !cancel.load(Ordering::Relaxed)
         });
@@ -88,7 +91,7 @@ pub fn run_report<R: Report>(
         }
         other => Some(other),
     };
-    let mut total = drive_with(opts, s3, memory, progress, &cancel, here, |rx| {
+    let mut total = drive_with(opts, s3, state, progress, &cancel, here, |rx| {
         consume(rx, &worker)
     })?;
     if let Ok(r) = replayed.into_inner() {
@@ -208,10 +211,21 @@ fn list_sources<Row>(
     let listing_failed = std::cell::Cell::new(false);
     let mut send = |item: Listed| {
         let mut item = keys.dedupe(item);
-        if let (Some(state), Listed::Object(o)) = (state, &item) {
-            let name = o.location.to_string();
-            if state.known(&name, o.size, o.tag.as_deref(), o.sniff) {
-                item = Listed::Known { location: name };
+        if let Some(state) = state {
+            match &item {
+                Listed::Object(o) => {
+                    let name = o.location.to_string();
+                    state.visit(&name);
+                    if state.known(&name, o.size, o.tag.as_deref(), o.sniff) {
+                        item = Listed::Known { location: name };
+                    }
+                }
+                Listed::Fetched(raw) => state.visit(&raw.location.to_string()),
+                Listed::Skipped { location, .. } | Listed::Known { location } => {
+                    state.visit(location)
+                }
+                Listed::Problem(p) => state.visit(p.object()),
+                Listed::Pruned { .. } | Listed::DayListed { .. } => {}
             }
         }
         match &item {
@@ -224,17 +238,6 @@ fn list_sources<Row>(
             Listed::Problem(p) if p.stage() != Stage::List => progress.listed(0),
             Listed::Problem(_) => listing_failed.set(true),
             Listed::Pruned { .. } | Listed::DayListed { .. } => {}
-        }
-        if let Some(state) = state {
-            match &item {
-                Listed::Object(o) => state.visit(&o.location.to_string()),
-                Listed::Fetched(raw) => state.visit(&raw.location.to_string()),
-                Listed::Skipped { location, .. } | Listed::Known { location } => {
-                    state.visit(location)
-                }
-                Listed::Problem(p) => state.visit(p.object()),
-                Listed::Pruned { .. } | Listed::DayListed { .. } => {}
-            }
         }
         emit(item)
     };
@@ -400,20 +403,11 @@ impl<R: Report> Worker<'_, R> {
             let problem = Problem::new(location, Stage::Fetch, "the state lost this object");
             return self.failed(problem, None, out);
         };
-        out.tally += &recalled.tally();
         self.progress.done(recalled.size);
-        if self.note_seen {
-            for a in &recalled.accounts {
-                out.seen.note(Some(a), None);
-            }
-            for r in &recalled.regions {
-                out.seen.note(None, Some(r));
-            }
-        }
+        recalled.add_to(out, self.note_seen);
         for p in &recalled.problems {
             self.report_problem(p.clone(), out);
         }
-        out.reused.push(recalled.id);
     }
 
     /// Hands what a fresh read gave to the state, and keeps the wanted rows of `new_rows`.
@@ -458,7 +452,7 @@ impl<R: Report> Worker<'_, R> {
         out.tally.skip(reason);
         self.progress.done(0);
         if self.opts.report.manifest.is_some() {
-            let status = format!("skipped:{}", reason.as_str());
+            let status = skipped_status(reason);
             out.manifest.push(ManifestLine::new(location, size, status));
         }
     }
@@ -510,7 +504,7 @@ impl<R: Report> Worker<'_, R> {
         let name = location.to_string();
         let size = bytes.len() as u64;
         if sniff && !decode::looks_like_data(&bytes) {
-            let status = format!("skipped:{}", SkipReason::NotLog.as_str());
+            let status = skipped_status(SkipReason::NotLog);
             self.keep(&name, size, tag, &status, None, &[], Vec::new(), out);
             return self.skipped(name, Some(size), SkipReason::NotLog, out);
         }
@@ -549,14 +543,13 @@ impl<R: Report> Worker<'_, R> {
             )
         });
         let new_rows = out.rows.split_off(before);
-        let (status, records) = match &decoded {
-            Ok(Decoded::Digest) => (format!("skipped:{}", SkipReason::Digest.as_str()), None),
-            Ok(Decoded::NoMention) => ("read:pre-scanned".to_string(), None),
-            Ok(Decoded::Records(n)) if record_problems.is_empty() => {
-                ("read".into(), Some(*n as u64))
-            }
-            Ok(Decoded::Records(n)) => ("read:record-problems".into(), Some(*n as u64)),
-            Err(_) => (String::new(), None),
+        // What the manifest and the state call the read.
+        let (status, records): (Cow<'static, str>, _) = match &decoded {
+            Ok(Decoded::Digest) => (skipped_status(SkipReason::Digest).into(), None),
+            Ok(Decoded::NoMention) => (READ_PRESCANNED.into(), None),
+            Ok(Decoded::Records(n)) if record_problems.is_empty() => (READ.into(), Some(*n as u64)),
+            Ok(Decoded::Records(n)) => (READ_RECORD_PROBLEMS.into(), Some(*n as u64)),
+            Err(_) => ("".into(), None),
         };
         if decoded.is_ok() {
             self.keep(
@@ -586,7 +579,7 @@ impl<R: Report> Worker<'_, R> {
                 if self.opts.report.manifest.is_some() {
                     let line = ManifestLine {
                         matched: Some(0),
-                        ..ManifestLine::new(name, Some(size), "read:pre-scanned".into())
+                        ..ManifestLine::new(name, Some(size), status.into_owned())
                     };
                     out.manifest.push(line);
                 }
@@ -598,15 +591,10 @@ impl<R: Report> Worker<'_, R> {
                 out.tally.record_problems += record_problems.len() as u64;
                 self.progress.done(size);
                 if self.opts.report.manifest.is_some() {
-                    let status = if record_problems.is_empty() {
-                        "read"
-                    } else {
-                        "read:record-problems"
-                    };
                     let line = ManifestLine {
                         records: Some(n as u64),
                         matched: Some(matched),
-                        ..ManifestLine::new(name, Some(size), status.into())
+                        ..ManifestLine::new(name, Some(size), status.into_owned())
                     };
                     out.manifest.push(line);
                 }

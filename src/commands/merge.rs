@@ -48,17 +48,10 @@ where
             if !wanted_location(&prune, location) || !taken.insert(location.to_string()) {
                 continue;
             }
-            outcome.tally += &r.tally();
+            r.add_to(&mut outcome, true);
             for p in &r.problems {
                 say(p.clone(), &mut outcome.problems);
             }
-            for a in &r.accounts {
-                outcome.seen.note(Some(a), None);
-            }
-            for g in &r.regions {
-                outcome.seen.note(None, Some(g));
-            }
-            outcome.reused.push(r.id);
         }
         for p in state.last_run_problems()? {
             // A listing problem names a folder; an object's problem counts only inside the
