@@ -103,6 +103,11 @@ impl Prune {
         }
     }
 
+    /// Whether the run takes only a shard of the archive (`--shard`).
+    pub fn sharded(&self) -> bool {
+        self.shard.is_some()
+    }
+
     /// Whether an object in the folder components `dirs` belongs to this run's shard.
     pub fn object_in_shard(&self, dirs: &[&str]) -> bool {
         match self.shard {

@@ -91,11 +91,13 @@ fn list_file(
     prune: &Prune,
     emit: &mut dyn FnMut(Listed) -> bool,
 ) -> bool {
-    let parts = layout::path_parts(path);
-    let dirs: Vec<&str> = parts.iter().map(String::as_str).collect();
-    if !prune.object_in_shard(&dirs[..dirs.len().saturating_sub(1)]) {
-        // Another shard's object: not this run's at all (not even counted).
-        return true;
+    if prune.sharded() {
+        let parts = layout::path_parts(path);
+        let dirs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        if !prune.object_in_shard(&dirs[..dirs.len().saturating_sub(1)]) {
+            // Another shard's object: not this run's at all (not even counted).
+            return true;
+        }
     }
     let size = Some(meta.len());
     let name = path
@@ -188,9 +190,11 @@ fn walk_dir_entry(
     if let Some(reason) = judge(path, false, prune) {
         return emit(Listed::Pruned { prefix, reason });
     }
-    let parts = layout::path_parts(path);
-    if !prune.folder_in_shard(&parts.iter().map(String::as_str).collect::<Vec<_>>()) {
-        return true;
+    if prune.sharded() {
+        let parts = layout::path_parts(path);
+        if !prune.folder_in_shard(&parts.iter().map(String::as_str).collect::<Vec<_>>()) {
+            return true;
+        }
     }
     if !visited.dirs.insert(id) {
         let reason = SkipReason::Duplicate;

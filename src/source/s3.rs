@@ -1185,20 +1185,21 @@ impl Walker {
                     location: location.to_string(),
                     reason,
                 }),
-                None if self.memory.as_ref().is_some_and(|m| {
-                    m.known(&location.to_string(), size, etag, kind == NameKind::Unknown)
-                }) =>
-                {
-                    items.push(Listed::Known {
-                        location: location.to_string(),
+                None => {
+                    let sniff = kind == NameKind::Unknown;
+                    if let Some(memory) = &self.memory {
+                        let name = location.to_string();
+                        if memory.known(&name, size, etag, sniff) {
+                            return items.push(Listed::Known { location: name });
+                        }
+                    }
+                    keys.push_back(ObjectRef {
+                        location,
+                        size,
+                        sniff,
+                        tag: etag.map(str::to_string),
                     })
                 }
-                None => keys.push_back(ObjectRef {
-                    location,
-                    size,
-                    sniff: kind == NameKind::Unknown,
-                    tag: etag.map(str::to_string),
-                }),
             }
         }
     }
